@@ -1,0 +1,37 @@
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using ZeroCopy.AspNetCore.Server;
+
+// A small file server: `dotnet run -c Release --project src/ZeroCopy.AspNetCore.Server`
+// serves the bundled demo root on http://127.0.0.1:5000. `--root DIR` serves another directory
+// (relative to the current directory), `--urls` changes where it listens.
+var arguments = ServerArguments.Parse(args);
+
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+{
+    Args = arguments.Remaining,
+    // appsettings.json and the demo root are copied next to the binary.
+    ContentRootPath = AppContext.BaseDirectory,
+});
+
+if (arguments.Root is { } root)
+{
+    builder.Configuration.AddInMemoryCollection([new("ZeroCopyStaticFiles:Root", root)]);
+}
+
+builder.Services.AddZeroCopyStaticFiles();
+
+var app = builder.Build();
+DemoRoot.EnsureGeneratedFiles(app.Configuration, app.Environment);
+app.UseZeroCopyStaticFiles();
+app.MapGet("/healthz", () => "ok");
+
+await app.StartAsync();
+var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+foreach (var address in addresses)
+{
+    Console.WriteLine($"ZeroCopy.AspNetCore.Server listening on {address}");
+}
+
+Console.WriteLine("Press Ctrl+C to stop.");
+await app.WaitForShutdownAsync();

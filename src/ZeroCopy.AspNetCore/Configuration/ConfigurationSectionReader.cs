@@ -1,0 +1,141 @@
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Options;
+
+namespace ZeroCopy.AspNetCore.Configuration;
+
+/// <summary>
+/// Reads the <c>ZeroCopyStaticFiles</c> section into <see cref="ZeroCopyStaticFilesOptions"/>.
+/// </summary>
+/// <remarks>
+/// The configuration binder throws on the first value it cannot convert; this reader records every
+/// such problem in <see cref="ZeroCopyStaticFilesOptions.BindingErrors"/> instead, so a bad file is
+/// reported in one message and a bad reload never throws on the configuration change callback
+/// (OptionsMonitor re-creates the options inside that callback).
+/// </remarks>
+internal sealed class ConfigurationSectionReader : IConfigureOptions<ZeroCopyStaticFilesOptions>
+{
+    private readonly IConfiguration _configuration;
+
+    public ConfigurationSectionReader(IConfiguration configuration) => _configuration = configuration;
+
+    public void Configure(ZeroCopyStaticFilesOptions options)
+        => Read(_configuration.GetSection(ZeroCopyStaticFilesOptions.SectionName), options);
+
+    internal static void Read(IConfigurationSection section, ZeroCopyStaticFilesOptions options)
+    {
+        foreach (var child in section.GetChildren())
+        {
+            switch (child.Key.ToUpperInvariant())
+            {
+                case "ROOT":
+                    options.Root = NullIfEmpty(child.Value);
+                    break;
+                case "REQUESTPATH":
+                    options.RequestPath = NullIfEmpty(child.Value);
+                    break;
+                case "SERVEUNKNOWNFILETYPES":
+                    if (TryBool(child, options, out var serveUnknown))
+                    {
+                        options.ServeUnknownFileTypes = serveUnknown;
+                    }
+
+                    break;
+                case "DEFAULTCONTENTTYPE":
+                    options.DefaultContentType = NullIfEmpty(child.Value);
+                    break;
+                case "CONTENTTYPES":
+                    foreach (var mapping in child.GetChildren())
+                    {
+                        if (string.IsNullOrWhiteSpace(mapping.Value))
+                        {
+                            options.BindingErrors.Add($"{mapping.Path}: a content type is required.");
+                        }
+                        else
+                        {
+                            options.ContentTypes[mapping.Key] = mapping.Value.Trim();
+                        }
+                    }
+
+                    break;
+                case "CACHECONTROL":
+                    options.CacheControl = NullIfEmpty(child.Value);
+                    break;
+                case "MODE":
+                    if (TryEnum<ZeroCopyMode>(child, options, out var mode))
+                    {
+                        options.Mode = mode;
+                    }
+
+                    break;
+                case "MINZEROCOPYBYTES":
+                    if (TryInt64(child, options, out var minBytes))
+                    {
+                        options.MinZeroCopyBytes = minBytes;
+                    }
+
+                    break;
+                default:
+                    options.UnknownKeys.Add(child.Path);
+                    break;
+            }
+        }
+    }
+
+    private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+
+    private static bool TryBool(IConfigurationSection child, ZeroCopyStaticFilesOptions options, out bool value)
+    {
+        value = false;
+        if (child.Value is null)
+        {
+            return false;
+        }
+
+        if (bool.TryParse(child.Value.Trim(), out value))
+        {
+            return true;
+        }
+
+        options.BindingErrors.Add($"{child.Path}: '{child.Value}' is not true or false.");
+        return false;
+    }
+
+    internal static bool TryInt64(IConfigurationSection child, ZeroCopyStaticFilesOptions options, out long value)
+    {
+        value = 0;
+        if (child.Value is null)
+        {
+            return false;
+        }
+
+        if (long.TryParse(child.Value.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out value))
+        {
+            return true;
+        }
+
+        options.BindingErrors.Add($"{child.Path}: '{child.Value}' is not a whole number.");
+        return false;
+    }
+
+    internal static bool TryEnum<TEnum>(IConfigurationSection child, ZeroCopyStaticFilesOptions options, out TEnum value)
+        where TEnum : struct, Enum
+    {
+        value = default;
+        if (child.Value is null)
+        {
+            return false;
+        }
+
+        var text = child.Value.Trim();
+        // Names only: Enum.TryParse would also accept any number.
+        if (text.Length > 0 && !char.IsAsciiDigit(text[0]) && text[0] != '-'
+            && Enum.TryParse(text, ignoreCase: true, out value) && Enum.IsDefined(value))
+        {
+            return true;
+        }
+
+        options.BindingErrors.Add($"{child.Path}: '{child.Value}' is not one of {string.Join(", ", Enum.GetNames<TEnum>())}.");
+        return false;
+    }
+}

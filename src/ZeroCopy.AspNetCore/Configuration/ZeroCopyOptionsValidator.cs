@@ -1,0 +1,81 @@
+using Microsoft.Net.Http.Headers;
+
+namespace ZeroCopy.AspNetCore.Configuration;
+
+/// <summary>
+/// Checks a <see cref="ZeroCopyStaticFilesOptions"/> and reports every problem at once.
+/// </summary>
+internal static class ZeroCopyOptionsValidator
+{
+    private const string Section = ZeroCopyStaticFilesOptions.SectionName;
+
+    public static List<string> Validate(ZeroCopyStaticFilesOptions options, string contentRootPath)
+    {
+        var errors = new List<string>(options.BindingErrors);
+
+        if (options.Root is { } root)
+        {
+            var full = ResolveRoot(root, contentRootPath);
+            if (!Directory.Exists(full))
+            {
+                errors.Add($"{Section}:Root: the directory '{full}' does not exist.");
+            }
+        }
+
+        if (options.RequestPath is { } requestPath)
+        {
+            if (!requestPath.StartsWith('/'))
+            {
+                errors.Add($"{Section}:RequestPath: '{requestPath}' must start with '/'.");
+            }
+            else if (requestPath.Length > 1 && requestPath.EndsWith('/'))
+            {
+                errors.Add($"{Section}:RequestPath: '{requestPath}' must not end with '/'.");
+            }
+            else if (requestPath == "/")
+            {
+                errors.Add($"{Section}:RequestPath: use an empty value instead of '/' to serve from the site root.");
+            }
+        }
+
+        if (options.DefaultContentType is { } defaultType && !MediaTypeHeaderValue.TryParse(defaultType, out _))
+        {
+            errors.Add($"{Section}:DefaultContentType: '{defaultType}' is not a media type.");
+        }
+
+        foreach (var (extension, contentType) in options.ContentTypes)
+        {
+            var ext = extension.TrimStart('.');
+            if (ext.Length == 0 || ext.AsSpan().IndexOfAny('/', '\\', '.') >= 0)
+            {
+                errors.Add($"{Section}:ContentTypes: '{extension}' is not a file extension.");
+            }
+
+            if (!MediaTypeHeaderValue.TryParse(contentType, out _))
+            {
+                errors.Add($"{Section}:ContentTypes:{extension}: '{contentType}' is not a media type.");
+            }
+        }
+
+        if (options.CacheControl is { } cacheControl && !CacheControlHeaderValue.TryParse(cacheControl, out _))
+        {
+            errors.Add($"{Section}:CacheControl: '{cacheControl}' is not a valid Cache-Control value.");
+        }
+
+        if (!Enum.IsDefined(options.Mode))
+        {
+            errors.Add($"{Section}:Mode: {(int)options.Mode} is not one of {string.Join(", ", Enum.GetNames<ZeroCopyMode>())}.");
+        }
+
+        if (options.MinZeroCopyBytes < 0)
+        {
+            errors.Add($"{Section}:MinZeroCopyBytes: {options.MinZeroCopyBytes} must be 0 or more.");
+        }
+
+        return errors;
+    }
+
+    /// <summary>The absolute directory a configured <c>Root</c> names.</summary>
+    public static string ResolveRoot(string root, string contentRootPath)
+        => Path.GetFullPath(Path.Combine(contentRootPath, root));
+}

@@ -1,0 +1,55 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using ZeroCopy.AspNetCore;
+using ZeroCopy.AspNetCore.Configuration;
+using ZeroCopy.AspNetCore.Diagnostics;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers ZeroCopy.AspNetCore.</summary>
+public static class ZeroCopyServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers ZeroCopy.AspNetCore: the settings from the configuration section
+    /// <c>ZeroCopyStaticFiles</c> (re-read when the configuration reloads) and the library's
+    /// metrics. Calling it more than once is harmless.
+    /// </summary>
+    /// <param name="services">The application's services.</param>
+    /// <returns><paramref name="services"/>.</returns>
+    public static IServiceCollection AddZeroCopyStaticFiles(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        if (services.Any(static d => d.ServiceType == typeof(ZeroCopySettings)))
+        {
+            return services;
+        }
+
+        services.AddOptions();
+        services.AddMetrics();
+        services.AddSingleton<IConfigureOptions<ZeroCopyStaticFilesOptions>, ConfigurationSectionReader>();
+        services.AddSingleton<IOptionsChangeTokenSource<ZeroCopyStaticFilesOptions>>(static sp =>
+            new ConfigurationChangeTokenSource<ZeroCopyStaticFilesOptions>(
+                sp.GetRequiredService<IConfiguration>().GetSection(ZeroCopyStaticFilesOptions.SectionName)));
+        services.AddSingleton<ZeroCopySettings>();
+        services.TryAddSingleton(static sp => new ZeroCopyMetrics(sp.GetService<IMeterFactory>()));
+        return services;
+    }
+
+    /// <summary>
+    /// Registers ZeroCopy.AspNetCore (see <see cref="AddZeroCopyStaticFiles(IServiceCollection)"/>)
+    /// and changes its settings in code. Code runs after the configuration section is read, so it
+    /// wins over it, also after a reload.
+    /// </summary>
+    /// <param name="services">The application's services.</param>
+    /// <param name="configure">Changes the settings.</param>
+    /// <returns><paramref name="services"/>.</returns>
+    public static IServiceCollection AddZeroCopyStaticFiles(this IServiceCollection services, Action<ZeroCopyStaticFilesOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        services.AddZeroCopyStaticFiles();
+        services.Configure(configure);
+        return services;
+    }
+}

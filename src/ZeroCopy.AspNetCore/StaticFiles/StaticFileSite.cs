@@ -1,0 +1,44 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.StaticFiles;
+using Microsoft.Extensions.FileProviders;
+
+namespace ZeroCopy.AspNetCore.StaticFiles;
+
+/// <summary>
+/// Everything one <c>UseZeroCopyStaticFiles</c> middleware needs per request, resolved from the
+/// options passed in code and the current configuration. Immutable; replaced as a whole when the
+/// configuration changes.
+/// </summary>
+internal sealed class StaticFileSite
+{
+    public required PathString RequestPath { get; init; }
+
+    public required IFileProvider FileProvider { get; init; }
+
+    public required ContentTypeResolver ContentTypes { get; init; }
+
+    public required bool ServeUnknownFileTypes { get; init; }
+
+    public required string? DefaultContentType { get; init; }
+
+    public required HttpsCompressionMode HttpsCompression { get; init; }
+
+    /// <summary>The user's callback, or null when it is the stock no-op (no context is then allocated).</summary>
+    public required Action<StaticFileResponseContext>? OnPrepareResponse { get; init; }
+
+    /// <summary>The user's async callback, or null when it is the stock no-op.</summary>
+    public required Func<StaticFileResponseContext, Task>? OnPrepareResponseAsync { get; init; }
+
+    public required string? CacheControl { get; init; }
+
+    public required ZeroCopyMode Mode { get; init; }
+
+    public required long MinZeroCopyBytes { get; init; }
+
+    /// <summary>The opener for <see cref="FileProvider"/>'s directory when it is a <see cref="PhysicalFileProvider"/> on Linux.</summary>
+    public required RootDirectory? Root { get; init; }
+
+    public bool HasPrepareCallbacks => OnPrepareResponse is not null || OnPrepareResponseAsync is not null;
+}

@@ -1,0 +1,73 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.StaticFiles;
+using Microsoft.Extensions.FileProviders;
+using ZeroCopy.AspNetCore.Configuration;
+
+namespace ZeroCopy.AspNetCore.StaticFiles;
+
+/// <summary>
+/// Combines the <see cref="StaticFileOptions"/> of one middleware with the current
+/// <see cref="ZeroCopyStaticFilesOptions"/>.
+/// </summary>
+internal static class StaticFileSiteBuilder
+{
+    // StaticFileOptions initialises both callbacks to shared static no-ops; comparing against the
+    // ones of a fresh instance tells whether the user set them, without reflection.
+    private static readonly StaticFileOptions s_defaults = new();
+
+    /// <param name="code">The options the middleware was created with.</param>
+    /// <param name="codeWins">
+    /// True for the overloads that take a path or options: their RequestPath, ServeUnknownFileTypes
+    /// and DefaultContentType stand. False for the parameterless overload, where the configuration
+    /// section wins over the <see cref="StaticFileOptions"/> registered in DI.
+    /// </param>
+    /// <param name="settings">The validated configuration in effect.</param>
+    /// <param name="environment">Supplies the web root when no provider is configured.</param>
+    public static StaticFileSite Build(StaticFileOptions code, bool codeWins, ZeroCopySettings settings, IWebHostEnvironment environment)
+    {
+        var config = settings.Current;
+
+        IFileProvider provider;
+        if (config.Root is { } root && (!codeWins || code.FileProvider is null))
+        {
+            provider = settings.ProviderForRoot(ZeroCopyOptionsValidator.ResolveRoot(root, settings.ContentRootPath));
+        }
+        else
+        {
+            provider = code.FileProvider ?? environment.WebRootFileProvider
+                ?? throw new InvalidOperationException("Missing FileProvider.");
+        }
+
+        var requestPath = code.RequestPath;
+        var serveUnknown = code.ServeUnknownFileTypes;
+        var defaultContentType = code.DefaultContentType;
+        if (!codeWins)
+        {
+            if (config.RequestPath is { } configuredPath)
+            {
+                requestPath = new PathString(configuredPath);
+            }
+
+            serveUnknown = config.ServeUnknownFileTypes ?? serveUnknown;
+            defaultContentType = config.DefaultContentType ?? defaultContentType;
+        }
+
+        return new StaticFileSite
+        {
+            RequestPath = requestPath,
+            FileProvider = provider,
+            ContentTypes = new ContentTypeResolver(code.ContentTypeProvider ?? new FileExtensionContentTypeProvider(), config.ContentTypes),
+            ServeUnknownFileTypes = serveUnknown,
+            DefaultContentType = defaultContentType,
+            HttpsCompression = code.HttpsCompression,
+            OnPrepareResponse = ReferenceEquals(code.OnPrepareResponse, s_defaults.OnPrepareResponse) ? null : code.OnPrepareResponse,
+            OnPrepareResponseAsync = ReferenceEquals(code.OnPrepareResponseAsync, s_defaults.OnPrepareResponseAsync) ? null : code.OnPrepareResponseAsync,
+            CacheControl = config.CacheControl,
+            Mode = config.Mode,
+            MinZeroCopyBytes = config.MinZeroCopyBytes,
+            Root = provider is PhysicalFileProvider physical ? settings.RootDirectoryFor(physical.Root) : null,
+        };
+    }
+}

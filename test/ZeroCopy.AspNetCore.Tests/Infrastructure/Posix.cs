@@ -1,0 +1,59 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace ZeroCopy.AspNetCore.Tests.Infrastructure;
+
+/// <summary>Creates the special files the safety tests need (Linux).</summary>
+public static partial class Posix
+{
+    [LibraryImport("libc", EntryPoint = "mkfifo", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int MkFifo(string path, uint mode);
+
+    [LibraryImport("libc", EntryPoint = "rename", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int RenameRaw(string from, string to);
+
+    /// <summary>rename(2): atomically replaces <paramref name="to"/> (also a symlink to a directory).</summary>
+    public static void Rename(string from, string to)
+    {
+        if (RenameRaw(from, to) != 0)
+        {
+            throw new IOException($"rename failed: errno {Marshal.GetLastPInvokeError()}");
+        }
+    }
+
+    public static void CreateFifo(string path)
+    {
+        if (MkFifo(path, Convert.ToUInt32("644", 8)) != 0)
+        {
+            throw new IOException($"mkfifo failed: errno {Marshal.GetLastPInvokeError()}");
+        }
+    }
+
+    /// <summary>Binds a Unix domain socket at <paramref name="path"/>; the file stays while the socket lives.</summary>
+    public static Socket CreateSocketFile(string path)
+    {
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        socket.Bind(new UnixDomainSocketEndPoint(path));
+        return socket;
+    }
+
+    /// <summary>mknod of a character device like /dev/null (1,3); false when not permitted.</summary>
+    public static bool TryCreateNullDevice(string path)
+    {
+        using var process = Process.Start(new ProcessStartInfo("mknod", ["-m", "644", path, "c", "1", "3"])
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        });
+        if (process is null || !process.WaitForExit(10_000))
+        {
+            return false;
+        }
+
+        return process.ExitCode == 0 && File.Exists(path);
+    }
+
+    /// <summary>Number of open descriptors of this process.</summary>
+    public static int OpenDescriptorCount() => Directory.GetFiles("/proc/self/fd").Length;
+}

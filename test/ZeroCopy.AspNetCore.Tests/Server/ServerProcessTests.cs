@@ -1,0 +1,71 @@
+using System.Diagnostics;
+using System.Net;
+using System.Security.Cryptography;
+using System.Text.RegularExpressions;
+using ZeroCopy.AspNetCore.Tests.Infrastructure;
+
+namespace ZeroCopy.AspNetCore.Tests.Server;
+
+/// <summary>The README's first command: the server process answers on the demo root.</summary>
+public sealed partial class ServerProcessTests
+{
+    [GeneratedRegex(@"listening on (http://127\.0\.0\.1:\d+)")]
+    private static partial Regex ListeningLine();
+
+    [Fact]
+    public async Task The_server_serves_the_bundled_demo_root()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var serverDll = Path.Combine(Repository.Root, "src", "ZeroCopy.AspNetCore.Server", "bin", Repository.Configuration, "net10.0", "ZeroCopy.AspNetCore.Server.dll");
+        Assert.True(File.Exists(serverDll), $"{serverDll} was not built");
+
+        using var process = Process.Start(new ProcessStartInfo("dotnet", [serverDll, "--urls", "http://127.0.0.1:0"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = Path.GetTempPath(),
+        })!;
+        try
+        {
+            var address = await WaitForAddressAsync(process).WaitAsync(TimeSpan.FromSeconds(60), ct);
+            using var client = new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromSeconds(30) };
+
+            using var index = await client.GetAsync("/index.html", ct);
+            Assert.Equal(HttpStatusCode.OK, index.StatusCode);
+            Assert.Equal("text/html", index.Content.Headers.ContentType?.MediaType);
+            Assert.Contains("ZeroCopy.AspNetCore", await index.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
+
+            using var css = await client.GetAsync("/css/site.css", ct);
+            Assert.Equal("text/css", css.Content.Headers.ContentType?.MediaType);
+            using var image = await client.GetAsync("/img/logo.png", ct);
+            Assert.Equal("image/png", image.Content.Headers.ContentType?.MediaType);
+
+            var download = await client.GetByteArrayAsync("/downloads/sample-4mib.bin", ct);
+            var expected = new byte[4 * 1024 * 1024];
+            new Random(20261124).NextBytes(expected);
+            Assert.Equal(SHA256.HashData(expected), SHA256.HashData(download));
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync(ct).WaitAsync(TimeSpan.FromSeconds(30), ct);
+        }
+    }
+
+    private static async Task<string> WaitForAddressAsync(Process process)
+    {
+        while (await process.StandardOutput.ReadLineAsync() is { } line)
+        {
+            var match = ListeningLine().Match(line);
+            if (match.Success)
+            {
+                // Keep draining so the server never blocks on a full stdout pipe.
+                _ = process.StandardOutput.ReadToEndAsync();
+                _ = process.StandardError.ReadToEndAsync();
+                return match.Groups[1].Value;
+            }
+        }
+
+        throw new InvalidOperationException("The server exited before it listened: " + await process.StandardError.ReadToEndAsync());
+    }
+}

@@ -1,10 +1,13 @@
 using System.Diagnostics.Metrics;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using ZeroCopy.AspNetCore;
 using ZeroCopy.AspNetCore.Configuration;
 using ZeroCopy.AspNetCore.Diagnostics;
+using ZeroCopy.AspNetCore.Transport;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -13,27 +16,26 @@ public static class ZeroCopyServiceCollectionExtensions
 {
     /// <summary>
     /// Registers ZeroCopy.AspNetCore: the settings from the configuration section
-    /// <c>ZeroCopyStaticFiles</c> (re-read when the configuration reloads) and the library's
-    /// metrics. Calling it more than once is harmless.
+    /// <c>ZeroCopyStaticFiles</c> (re-read when the configuration reloads), the library's metrics,
+    /// and the zero-copy Kestrel transport (see <see cref="AddZeroCopyTransport"/>). Calling it more
+    /// than once is harmless.
     /// </summary>
     /// <param name="services">The application's services.</param>
     /// <returns><paramref name="services"/>.</returns>
     public static IServiceCollection AddZeroCopyStaticFiles(this IServiceCollection services)
     {
         ArgumentNullException.ThrowIfNull(services);
+        services.AddZeroCopyTransport();
         if (services.Any(static d => d.ServiceType == typeof(ZeroCopySettings)))
         {
             return services;
         }
 
-        services.AddOptions();
-        services.AddMetrics();
         services.AddSingleton<IConfigureOptions<ZeroCopyStaticFilesOptions>, ConfigurationSectionReader>();
         services.AddSingleton<IOptionsChangeTokenSource<ZeroCopyStaticFilesOptions>>(static sp =>
             new ConfigurationChangeTokenSource<ZeroCopyStaticFilesOptions>(
                 sp.GetRequiredService<IConfiguration>().GetSection(ZeroCopyStaticFilesOptions.SectionName)));
         services.AddSingleton<ZeroCopySettings>();
-        services.TryAddSingleton(static sp => new ZeroCopyMetrics(sp.GetService<IMeterFactory>()));
         return services;
     }
 
@@ -50,6 +52,28 @@ public static class ZeroCopyServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(configure);
         services.AddZeroCopyStaticFiles();
         services.Configure(configure);
+        return services;
+    }
+
+    /// <summary>
+    /// Registers the zero-copy Kestrel transport. Kestrel asks it before its socket transport; it
+    /// binds TCP and Unix domain socket endpoints on Linux and declines the rest, which Kestrel's
+    /// socket transport then serves. Calling it more than once is harmless.
+    /// </summary>
+    /// <param name="services">The application's services.</param>
+    /// <returns><paramref name="services"/>.</returns>
+    public static IServiceCollection AddZeroCopyTransport(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.AddOptions();
+        services.AddMetrics();
+        services.TryAddSingleton(static sp => new ZeroCopyMetrics(sp.GetService<IMeterFactory>()));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IConnectionListenerFactory, ZeroCopyTransportFactory>(static sp =>
+            new ZeroCopyTransportFactory(
+                sp.GetRequiredService<IOptions<ZeroCopyTransportOptions>>(),
+                sp.GetRequiredService<ILoggerFactory>(),
+                sp.GetRequiredService<ZeroCopyMetrics>(),
+                sp.GetService<IMemoryPoolFactory<byte>>())));
         return services;
     }
 }

@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using ZeroCopy.AspNetCore;
+using ZeroCopy.AspNetCore.Body;
 using ZeroCopy.AspNetCore.Configuration;
 using ZeroCopy.AspNetCore.Diagnostics;
 using ZeroCopy.AspNetCore.StaticFiles;
@@ -13,16 +14,18 @@ namespace Microsoft.AspNetCore.Builder;
 
 /// <summary>
 /// <c>UseZeroCopyStaticFiles</c>: the drop-in replacement of <c>UseStaticFiles</c>, with the same
-/// overloads and the same <see cref="StaticFileOptions"/>.
+/// overloads and the same <see cref="StaticFileOptions"/>; and <c>UseZeroCopySendFile</c>.
 /// </summary>
 public static class ZeroCopyStaticFilesApplicationBuilderExtensions
 {
     private const string UnregisteredKey = "ZeroCopy.AspNetCore.Unregistered";
+    private const string SendFileKey = "ZeroCopy.AspNetCore.SendFileInstalled";
 
     /// <summary>
     /// Serves files from the web root, or from the <c>ZeroCopyStaticFiles</c> configuration
     /// section's <c>Root</c>/<c>RequestPath</c>, with the <see cref="StaticFileOptions"/> registered
-    /// in DI for everything else. Same place in the pipeline as <c>UseStaticFiles()</c>.
+    /// in DI for everything else. Same place in the pipeline as <c>UseStaticFiles()</c>. Also
+    /// installs <see cref="UseZeroCopySendFile"/> once.
     /// </summary>
     /// <param name="app">The application.</param>
     /// <returns><paramref name="app"/>.</returns>
@@ -54,36 +57,55 @@ public static class ZeroCopyStaticFilesApplicationBuilderExtensions
         return UseCore(app, options, codeWins: true);
     }
 
+    /// <summary>
+    /// Makes <c>HttpResponse.SendFileAsync</c> (and what is built on it: stock
+    /// <c>UseStaticFiles</c>, <c>Results.File</c>, <c>PhysicalFileResult</c>) use the zero-copy
+    /// transport for middleware placed after this one, when the response is eligible; otherwise the
+    /// server's own implementation runs unchanged. <c>UseZeroCopyStaticFiles</c> calls it once.
+    /// </summary>
+    /// <param name="app">The application.</param>
+    /// <returns><paramref name="app"/>.</returns>
+    public static IApplicationBuilder UseZeroCopySendFile(this IApplicationBuilder app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var (settings, metrics, loggerFactory) = Resolve(app);
+        app.Properties[SendFileKey] = true;
+        return app.Use(next => new ZeroCopySendFileMiddleware(next, settings, metrics, loggerFactory).Invoke);
+    }
+
     private static IApplicationBuilder UseCore(IApplicationBuilder app, StaticFileOptions options, bool codeWins)
     {
-        var services = app.ApplicationServices;
-        var environment = services.GetRequiredService<IWebHostEnvironment>();
-        var loggerFactory = services.GetRequiredService<ILoggerFactory>();
-
-        ZeroCopySettings settings;
-        ZeroCopyMetrics metrics;
-        if (services.GetService<ZeroCopySettings>() is { } registered)
+        var environment = app.ApplicationServices.GetRequiredService<IWebHostEnvironment>();
+        var (settings, metrics, loggerFactory) = Resolve(app);
+        if (!app.Properties.ContainsKey(SendFileKey))
         {
-            settings = registered;
-            metrics = services.GetRequiredService<ZeroCopyMetrics>();
-        }
-        else
-        {
-            // One fallback per application, and one warning.
-            if (app.Properties.TryGetValue(UnregisteredKey, out var existing) && existing is Unregistered shared)
-            {
-                (settings, metrics) = (shared.Settings, shared.Metrics);
-            }
-            else
-            {
-                settings = ZeroCopySettings.Unregistered(environment.ContentRootPath, loggerFactory);
-                metrics = new ZeroCopyMetrics(services.GetService<IMeterFactory>());
-                app.Properties[UnregisteredKey] = new Unregistered(settings, metrics);
-                ZeroCopyLog.NotRegistered(loggerFactory.CreateLogger<ZeroCopyStaticFileMiddleware>(), ZeroCopyStaticFilesOptions.SectionName);
-            }
+            app.UseZeroCopySendFile();
         }
 
         return app.Use(next => new ZeroCopyStaticFileMiddleware(next, options, codeWins, settings, environment, loggerFactory, metrics).Invoke);
+    }
+
+    /// <summary>The registered services, or one fallback per application (and one warning) without <c>AddZeroCopyStaticFiles()</c>.</summary>
+    private static (ZeroCopySettings Settings, ZeroCopyMetrics Metrics, ILoggerFactory LoggerFactory) Resolve(IApplicationBuilder app)
+    {
+        var services = app.ApplicationServices;
+        var loggerFactory = services.GetRequiredService<ILoggerFactory>();
+        if (services.GetService<ZeroCopySettings>() is { } registered)
+        {
+            return (registered, services.GetRequiredService<ZeroCopyMetrics>(), loggerFactory);
+        }
+
+        if (app.Properties.TryGetValue(UnregisteredKey, out var existing) && existing is Unregistered shared)
+        {
+            return (shared.Settings, shared.Metrics, loggerFactory);
+        }
+
+        var environment = services.GetRequiredService<IWebHostEnvironment>();
+        var settings = ZeroCopySettings.Unregistered(environment.ContentRootPath, loggerFactory);
+        var metrics = services.GetService<ZeroCopyMetrics>() ?? new ZeroCopyMetrics(services.GetService<IMeterFactory>());
+        app.Properties[UnregisteredKey] = new Unregistered(settings, metrics);
+        ZeroCopyLog.NotRegistered(loggerFactory.CreateLogger<ZeroCopyStaticFileMiddleware>(), ZeroCopyStaticFilesOptions.SectionName);
+        return (settings, metrics, loggerFactory);
     }
 
     private sealed record Unregistered(ZeroCopySettings Settings, ZeroCopyMetrics Metrics);

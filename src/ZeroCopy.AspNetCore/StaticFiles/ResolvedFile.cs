@@ -44,6 +44,9 @@ internal sealed class ResolvedFile : IDisposable
     internal static string StockETag(DateTimeOffset lastModified, long length)
         => "\"" + (lastModified.ToFileTime() ^ length).ToString("x", CultureInfo.InvariantCulture) + "\"";
 
+    /// <summary>Gives up ownership of <see cref="Handle"/> (the transport took it).</summary>
+    public static readonly Action<object> DetachHandle = static state => ((ResolvedFile)state).Handle = null;
+
     public void Dispose()
     {
         Handle?.Dispose();

@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.StaticFiles;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Logging;
 using Microsoft.Net.Http.Headers;
+using ZeroCopy.AspNetCore.Body;
 using ZeroCopy.AspNetCore.Configuration;
 using ZeroCopy.AspNetCore.Diagnostics;
 
@@ -61,8 +62,15 @@ internal sealed class ZeroCopyStaticFileMiddleware
     private void LogServing(StaticFileSite site)
     {
         var root = site.FileProvider is PhysicalFileProvider physical ? physical.Root : site.FileProvider.GetType().Name;
-        // Until the zero-copy transport is installed every body is streamed.
-        StaticFileLog.Serving(_logger, root, site.RequestPath.Value ?? string.Empty, site.Mode, "stream");
+        var strategies = site.Mode switch
+        {
+            ZeroCopyMode.Stream => "stream",
+            _ when !OperatingSystem.IsLinux() => "stream (zero-copy needs Linux)",
+            _ when !_settings.IsRegistered => "stream (AddZeroCopyStaticFiles() was not called)",
+            ZeroCopyMode.Splice => $"splice for bodies of {site.MinZeroCopyBytes} bytes or more on the zero-copy transport, stream otherwise",
+            _ => $"sendfile for bodies of {site.MinZeroCopyBytes} bytes or more on the zero-copy transport, stream otherwise",
+        };
+        StaticFileLog.Serving(_logger, root, site.RequestPath.Value ?? string.Empty, site.Mode, strategies);
     }
 
     internal StaticFileSite Site => _site;
@@ -211,11 +219,39 @@ internal sealed class ZeroCopyStaticFileMiddleware
 
     private async Task SendBodyAsync(HttpContext context, StaticFileSite site, ResolvedFile file, long offset, long count, string subPath)
     {
-        if (site.Mode != ZeroCopyMode.Stream && count > 0)
+        if (count > 0 && site.Mode != ZeroCopyMode.Stream)
         {
-            // The zero-copy transport is not part of this build yet: every body is streamed.
-            _metrics.Fallback(FallbackReason.NoTransport);
-            StaticFileLog.Fallback(_logger, subPath, site.Mode, FallbackReason.NoTransport.Name());
+            FallbackReason? reason;
+            if (file.Handle is { } handle)
+            {
+                reason = ZeroCopyEligibility.Check(context, site.Mode, count, site.MinZeroCopyBytes, out var connection);
+                if (reason is null)
+                {
+                    try
+                    {
+                        if (await RegionBodyWriter.TrySendAsync(context, connection!, handle, offset, count, site.Mode, file.PhysicalPath, ResolvedFile.DetachHandle, file, context.RequestAborted))
+                        {
+                            // The transport sends the bytes and counts the response.
+                            return;
+                        }
+                    }
+                    catch (OperationCanceledException ex)
+                    {
+                        StaticFileLog.WriteCancelled(_logger, ex);
+                        return;
+                    }
+
+                    // Something between us and the transport still holds unflushed bytes.
+                    reason = FallbackReason.WrappedBody;
+                }
+            }
+            else
+            {
+                reason = OperatingSystem.IsLinux() ? FallbackReason.NotPhysical : FallbackReason.NotLinux;
+            }
+
+            _metrics.Fallback(reason.Value);
+            StaticFileLog.Fallback(_logger, subPath, site.Mode, reason.Value.Name());
         }
 
         var sent = await StreamBodySender.SendAsync(context, file, offset, count, _logger, subPath);

@@ -19,15 +19,16 @@ public sealed partial class ServerProcessTests
         var serverDll = Path.Combine(Repository.Root, "src", "ZeroCopy.AspNetCore.Server", "bin", Repository.Configuration, "net10.0", "ZeroCopy.AspNetCore.Server.dll");
         Assert.True(File.Exists(serverDll), $"{serverDll} was not built");
 
-        using var process = Process.Start(new ProcessStartInfo("dotnet", [serverDll, "--urls", "http://127.0.0.1:0"])
+        using var process = Process.Start(new ProcessStartInfo("dotnet", [serverDll, "--urls", "http://127.0.0.1:0", "--Logging:LogLevel:Default=Debug"])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             WorkingDirectory = Path.GetTempPath(),
         })!;
+        var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
         try
         {
-            var address = await WaitForAddressAsync(process).WaitAsync(TimeSpan.FromSeconds(60), ct);
+            var address = await WaitForAddressAsync(process, output).WaitAsync(TimeSpan.FromSeconds(60), ct);
             using var client = new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromSeconds(30) };
 
             using var index = await client.GetAsync("/index.html", ct);
@@ -45,6 +46,10 @@ public sealed partial class ServerProcessTests
             new Random(20261124).NextBytes(expected);
             Assert.Equal(SHA256.HashData(expected), SHA256.HashData(download));
         }
+        catch (Exception ex)
+        {
+            throw new Xunit.Sdk.XunitException("Server output:\n" + string.Join('\n', output) + "\n" + ex);
+        }
         finally
         {
             process.Kill(entireProcessTree: true);
@@ -52,20 +57,29 @@ public sealed partial class ServerProcessTests
         }
     }
 
-    private static async Task<string> WaitForAddressAsync(Process process)
+    private static async Task<string> WaitForAddressAsync(Process process, System.Collections.Concurrent.ConcurrentQueue<string> output)
     {
         while (await process.StandardOutput.ReadLineAsync() is { } line)
         {
+            output.Enqueue(line);
             var match = ListeningLine().Match(line);
             if (match.Success)
             {
                 // Keep draining so the server never blocks on a full stdout pipe.
-                _ = process.StandardOutput.ReadToEndAsync();
-                _ = process.StandardError.ReadToEndAsync();
+                _ = DrainAsync(process.StandardOutput, output);
+                _ = DrainAsync(process.StandardError, output);
                 return match.Groups[1].Value;
             }
         }
 
         throw new InvalidOperationException("The server exited before it listened: " + await process.StandardError.ReadToEndAsync());
+    }
+
+    private static async Task DrainAsync(StreamReader reader, System.Collections.Concurrent.ConcurrentQueue<string> output)
+    {
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            output.Enqueue(line);
+        }
     }
 }

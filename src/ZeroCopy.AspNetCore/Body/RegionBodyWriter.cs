@@ -1,0 +1,79 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
+using Microsoft.Win32.SafeHandles;
+using ZeroCopy.AspNetCore.Transport;
+
+namespace ZeroCopy.AspNetCore.Body;
+
+/// <summary>
+/// Hands a file range to the transport as a region: flush the headers, arm the output writer,
+/// advance Count bytes through Kestrel without writing them, flush.
+/// </summary>
+internal static class RegionBodyWriter
+{
+    /// <summary>
+    /// Returns false, before anything of the body was written, when the region cannot start (bytes
+    /// still unflushed); the caller then streams. <paramref name="transferred"/> runs the moment the
+    /// transport takes ownership of <paramref name="file"/> (from then on the caller must not close
+    /// it, even if this method throws).
+    /// </summary>
+    public static async ValueTask<bool> TrySendAsync(
+        HttpContext context,
+        IZeroCopyConnectionFeature connection,
+        SafeFileHandle file,
+        long offset,
+        long count,
+        ZeroCopyMode mode,
+        string? path,
+        Action<object> transferred,
+        object transferredState,
+        CancellationToken cancellationToken)
+    {
+        var response = context.Response;
+        var writer = response.BodyWriter;
+
+        // Regions start only after every byte before them left Kestrel (DESIGN §3): Kestrel copies
+        // bytes advanced while its own flush is pending, and a region must see its memory directly.
+        await response.StartAsync(cancellationToken);
+        await writer.FlushAsync(cancellationToken);
+        if (writer.CanGetUnflushedBytes && writer.UnflushedBytes != 0)
+        {
+            return false;
+        }
+
+        var rate = context.Features.Get<IHttpMinResponseDataRateFeature>()?.MinDataRate;
+        var region = new FileRegion(file, offset, count, mode, rate, path);
+        try
+        {
+            connection.BeginRegion(region);
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+
+        transferred(transferredState);
+
+        try
+        {
+            var remaining = count;
+            while (remaining > 0)
+            {
+                var memory = writer.GetMemory();
+                var step = (int)Math.Min(memory.Length, remaining);
+                writer.Advance(step);
+                remaining -= step;
+            }
+        }
+        catch (Exception ex)
+        {
+            // Never leave a half-consumed region behind: the connection cannot send correct bytes.
+            connection.Abort("Advancing a file region failed: " + ex.Message);
+            throw;
+        }
+
+        // Kestrel does not flush advance-only bytes when the response ends.
+        await writer.FlushAsync(cancellationToken);
+        return true;
+    }
+}

@@ -1,0 +1,45 @@
+using Microsoft.Extensions.Logging;
+
+namespace ZeroCopy.AspNetCore.Diagnostics;
+
+/// <summary>
+/// Log events of the zero-copy transport (category <c>ZeroCopy.AspNetCore.Transport</c>, ids
+/// 300-399). The connection lifecycle events mirror those of Kestrel's socket transport.
+/// </summary>
+internal static partial class TransportLog
+{
+    public const string Category = "ZeroCopy.AspNetCore.Transport";
+
+    [LoggerMessage(300, LogLevel.Debug, "Connection id \"{ConnectionId}\" received FIN.", EventName = "ConnectionReadFin")]
+    public static partial void ConnectionReadFin(ILogger logger, string connectionId);
+
+    [LoggerMessage(301, LogLevel.Debug, "Connection id \"{ConnectionId}\" sending FIN because: \"{Reason}\"", EventName = "ConnectionWriteFin")]
+    public static partial void ConnectionWriteFin(ILogger logger, string connectionId, string reason);
+
+    [LoggerMessage(302, LogLevel.Debug, "Connection id \"{ConnectionId}\" sending RST because: \"{Reason}\"", EventName = "ConnectionWriteRst")]
+    public static partial void ConnectionWriteRst(ILogger logger, string connectionId, string reason);
+
+    [LoggerMessage(303, LogLevel.Debug, "Connection id \"{ConnectionId}\" reset.", EventName = "ConnectionReset")]
+    public static partial void ConnectionReset(ILogger logger, string connectionId);
+
+    [LoggerMessage(304, LogLevel.Debug, "Connection id \"{ConnectionId}\" communication error.", EventName = "ConnectionError")]
+    public static partial void ConnectionError(ILogger logger, string connectionId, Exception ex);
+
+    [LoggerMessage(305, LogLevel.Error, "Unexpected exception in {Where} of connection id \"{ConnectionId}\".", EventName = "UnexpectedError")]
+    public static partial void UnexpectedError(ILogger logger, string connectionId, string where, Exception ex);
+
+    [LoggerMessage(306, LogLevel.Error, "Connection id \"{ConnectionId}\" aborted: file region protocol violated: {Reason}", EventName = "RegionViolation")]
+    public static partial void RegionViolation(ILogger logger, string connectionId, string reason);
+
+    [LoggerMessage(307, LogLevel.Information, "Connection id \"{ConnectionId}\" aborted: the client did not read a file body at the minimum response data rate.", EventName = "RegionRateTooSlow")]
+    public static partial void RegionRateTooSlow(ILogger logger, string connectionId);
+
+    [LoggerMessage(308, LogLevel.Warning, "Connection id \"{ConnectionId}\": the file {Path} ended before the {Count} bytes of its response were sent (it was truncated while being served); the connection was closed early.", EventName = "RegionFileEnded")]
+    public static partial void RegionFileEnded(ILogger logger, string connectionId, string? path, long count);
+
+    [LoggerMessage(309, LogLevel.Debug, "Connection id \"{ConnectionId}\": {From} is not supported for {Path}; using {To}.", EventName = "EngineFallback")]
+    public static partial void EngineFallback(ILogger logger, string connectionId, string? path, string from, string to);
+
+    [LoggerMessage(310, LogLevel.Warning, "Connection id \"{ConnectionId}\": {Call} failed for {Path}: {Errno} ({Message}); the connection was aborted.", EventName = "RegionSyscallFailed")]
+    public static partial void RegionSyscallFailed(ILogger logger, string connectionId, string? path, string call, string errno, string message);
+}

@@ -1,0 +1,31 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using ZeroCopy.AspNetCore.Diagnostics;
+using ZeroCopy.AspNetCore.Native;
+
+namespace ZeroCopy.AspNetCore.Transport;
+
+/// <summary>What connections of one I/O queue share.</summary>
+internal sealed class ConnectionSettings
+{
+    public required PipeScheduler Scheduler { get; init; }
+
+    public required PipeOptions InputOptions { get; init; }
+
+    public required PipeOptions OutputOptions { get; init; }
+
+    public required MemoryPool<byte> MemoryPool { get; init; }
+
+    public required bool WaitForDataBeforeAllocatingBuffer { get; init; }
+
+    public required int MaxQueuedRegions { get; init; }
+
+    public required RegionRateMonitor RateMonitor { get; init; }
+
+    public required ZeroCopyMetrics Metrics { get; init; }
+
+    /// <summary>Null where the zero-copy engines do not exist (not Linux).</summary>
+    public required ZeroCopySyscalls? Syscalls { get; init; }
+
+    public required SplicePipePool? Pipes { get; init; }
+}

@@ -1,0 +1,17 @@
+namespace ZeroCopy.AspNetCore.Transport;
+
+internal enum RegionOutcome
+{
+    /// <summary>Every byte of the region left.</summary>
+    Sent,
+    /// <summary>The file ended before the region did (it was truncated): the connection must end.</summary>
+    FileEnded,
+    /// <summary>The client reset the connection.</summary>
+    ConnectionReset,
+    /// <summary>The connection was aborted (by Kestrel, the rate rule, shutdown) during the send.</summary>
+    Aborted,
+    /// <summary>The engine cannot be used for this file (EINVAL/ENOSYS/EOPNOTSUPP before any byte).</summary>
+    Unsupported,
+    /// <summary>Any other failure.</summary>
+    Failed,
+}

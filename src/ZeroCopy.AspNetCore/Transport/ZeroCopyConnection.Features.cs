@@ -1,0 +1,64 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
+
+namespace ZeroCopy.AspNetCore.Transport;
+
+/// <summary>The features a Kestrel connection expects, implemented by the connection itself.</summary>
+internal sealed partial class ZeroCopyConnection :
+    IConnectionIdFeature,
+    IConnectionTransportFeature,
+    IConnectionItemsFeature,
+    IMemoryPoolFeature,
+    IConnectionLifetimeFeature,
+    IConnectionEndPointFeature,
+    IConnectionSocketFeature,
+    IZeroCopyConnectionFeature
+{
+    private void InitializeFeatures()
+    {
+        _features.Set<IConnectionIdFeature>(this);
+        _features.Set<IConnectionTransportFeature>(this);
+        _features.Set<IConnectionItemsFeature>(this);
+        _features.Set<IMemoryPoolFeature>(this);
+        _features.Set<IConnectionLifetimeFeature>(this);
+        _features.Set<IConnectionEndPointFeature>(this);
+        _features.Set<IConnectionSocketFeature>(this);
+        if (_regionSender is not null)
+        {
+            _features.Set<IZeroCopyConnectionFeature>(this);
+        }
+    }
+
+    // Reflects Transport as it is now: TLS and connection middleware replace it.
+    IDuplexPipe IConnectionTransportFeature.Transport
+    {
+        get => Transport;
+        set => Transport = value;
+    }
+
+    PipeWriter IZeroCopyConnectionFeature.Output => _outputWriter;
+
+    void IZeroCopyConnectionFeature.BeginRegion(FileRegion region) => _outputWriter.BeginRegion(region);
+
+    void IZeroCopyConnectionFeature.Abort(string reason) => AbortForRegion(reason);
+
+    EndPoint? IConnectionEndPointFeature.LocalEndPoint
+    {
+        get => LocalEndPoint;
+        set => LocalEndPoint = value;
+    }
+
+    EndPoint? IConnectionEndPointFeature.RemoteEndPoint
+    {
+        get => RemoteEndPoint;
+        set => RemoteEndPoint = value;
+    }
+
+    MemoryPool<byte> IMemoryPoolFeature.MemoryPool => MemoryPool;
+
+    Socket IConnectionSocketFeature.Socket => _socket;
+}

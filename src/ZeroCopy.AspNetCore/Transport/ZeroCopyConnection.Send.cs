@@ -1,0 +1,158 @@
+using System.Diagnostics;
+using Microsoft.AspNetCore.Connections;
+using ZeroCopy.AspNetCore.Diagnostics;
+
+namespace ZeroCopy.AspNetCore.Transport;
+
+internal sealed partial class ZeroCopyConnection
+{
+    /// <summary>
+    /// Drains the output pipe into the socket. <paramref>consumed</paramref> counts pipe bytes sent;
+    /// a region whose position equals it is sent before any later pipe byte.
+    /// </summary>
+    private async Task SendLoopAsync()
+    {
+        Exception? shutdownReason = null;
+        Exception? unexpected = null;
+        var reset = true;
+        var reader = _output.Reader;
+        long consumed = 0;
+        try
+        {
+            while (true)
+            {
+                while (_regions.TryPeek(out var region) && region!.Position == consumed)
+                {
+                    var outcome = await SendRegionAsync(region);
+                    if (outcome != RegionOutcome.Sent)
+                    {
+                        (shutdownReason, reset) = RegionFailure(outcome, region);
+                        return;
+                    }
+
+                    _regions.CompleteHead();
+                }
+
+                var result = await reader.ReadAsync();
+                if (_shutdownReason is not null)
+                {
+                    return;
+                }
+
+                var buffer = result.Buffer;
+                var sendable = buffer.Length;
+                FileRegion? next = null;
+                if (_regions.TryPeek(out next))
+                {
+                    sendable = Math.Min(sendable, next!.Position - consumed);
+                }
+
+                if (sendable > 0)
+                {
+                    var slice = buffer.Slice(0, sendable);
+                    var sent = await _sender.SendAsync(_socket, slice);
+                    if (sent.HasError)
+                    {
+                        shutdownReason = ClassifySendError(sent.Error!, ref unexpected);
+                        return;
+                    }
+
+                    reader.AdvanceTo(slice.End);
+                    consumed += sendable;
+                    continue;
+                }
+
+                // Nothing to send before the next region (or nothing at all): examine nothing, so
+                // the next read returns at once if bytes are waiting behind the region.
+                reader.AdvanceTo(buffer.Start);
+                if (result.IsCompleted && buffer.IsEmpty)
+                {
+                    if (next is null)
+                    {
+                        // Output completed and everything was sent: graceful FIN.
+                        reset = false;
+                        return;
+                    }
+
+                    if (next.Position != consumed)
+                    {
+                        throw new InvalidOperationException($"A file region at output position {next.Position} lies beyond the end of the output ({consumed}).");
+                    }
+                }
+            }
+        }
+        catch (ObjectDisposedException ex)
+        {
+            shutdownReason = ex;
+        }
+        catch (Exception ex)
+        {
+            shutdownReason = ex;
+            unexpected = ex;
+            TransportLog.ConnectionError(_logger, ConnectionId, ex);
+        }
+        finally
+        {
+            // A graceful end or a file that ended early: FIN. A socket error: RST, as Kestrel does.
+            Shutdown(shutdownReason, reset && shutdownReason is not null);
+            reader.Complete(unexpected);
+            // Unblock a receive loop that waits for Kestrel to read (it will see the shutdown).
+            _input.Writer.CancelPendingFlush();
+            _regions.Close();
+        }
+    }
+
+    private Exception ClassifySendError(System.Net.Sockets.SocketException error, ref Exception? unexpected)
+    {
+        if (IsConnectionReset(error.SocketErrorCode))
+        {
+            TransportLog.ConnectionReset(_logger, ConnectionId);
+            return new ConnectionResetException(error.Message, error);
+        }
+
+        if (!IsConnectionAbort(error.SocketErrorCode))
+        {
+            unexpected = error;
+        }
+
+        return error;
+    }
+
+    private async ValueTask<RegionOutcome> SendRegionAsync(FileRegion region)
+    {
+        if (region.MinDataRate is { BytesPerSecond: > 0 } rate)
+        {
+            // Kestrel's rule for a write of N bytes: allowed max(grace period, N / rate) to complete.
+            var allowed = Math.Max(rate.GracePeriod.TotalSeconds, region.Count / rate.BytesPerSecond);
+            Volatile.Write(ref _regionDeadline, Stopwatch.GetTimestamp() + (long)(allowed * Stopwatch.Frequency));
+        }
+
+        try
+        {
+            return OperatingSystem.IsLinux() && _regionSender is not null
+                ? await _regionSender.SendAsync(region)
+                : RegionOutcome.Failed;
+        }
+        finally
+        {
+            Volatile.Write(ref _regionDeadline, 0);
+        }
+    }
+
+    private (Exception Reason, bool Reset) RegionFailure(RegionOutcome outcome, FileRegion region)
+    {
+        switch (outcome)
+        {
+            case RegionOutcome.FileEnded:
+                TransportLog.RegionFileEnded(_logger, ConnectionId, region.Path, region.Count);
+                // FIN after what was sent: the client sees the body end before Content-Length.
+                return (new ConnectionAbortedException("The file became shorter while it was being sent."), false);
+            case RegionOutcome.ConnectionReset:
+                return (new ConnectionResetException("The client reset the connection while a file was being sent."), true);
+            case RegionOutcome.Aborted:
+                return (_shutdownReason ?? new ConnectionAbortedException("The connection was aborted while a file was being sent."), true);
+            default:
+                return (new IOException($"Sending the file '{region.Path}' failed."), true);
+        }
+    }
+}

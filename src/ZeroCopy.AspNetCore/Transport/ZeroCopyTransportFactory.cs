@@ -1,0 +1,117 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using ZeroCopy.AspNetCore.Diagnostics;
+using ZeroCopy.AspNetCore.Native;
+
+namespace ZeroCopy.AspNetCore.Transport;
+
+/// <summary>
+/// Kestrel's entry into the zero-copy transport. Registered after Kestrel's socket transport, it is
+/// asked first; it binds TCP (IPv4, IPv6, <c>localhost</c>) and Unix domain socket endpoints on
+/// Linux and declines everything else (other OSes, file handles), which then go to Kestrel's
+/// socket transport.
+/// </summary>
+internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector, IDisposable
+{
+    private readonly ZeroCopyTransportOptions _options;
+    private readonly ILogger _logger;
+    private readonly ZeroCopyMetrics _metrics;
+    private readonly IMemoryPoolFactory<byte>? _memoryPoolFactory;
+    private readonly Lock _lock = new();
+    private readonly List<IDisposable> _owned = [];
+    private ConnectionSettings[]? _queues;
+
+    public ZeroCopyTransportFactory(
+        IOptions<ZeroCopyTransportOptions> options,
+        ILoggerFactory loggerFactory,
+        ZeroCopyMetrics metrics,
+        IMemoryPoolFactory<byte>? memoryPoolFactory)
+    {
+        _options = options.Value;
+        _logger = loggerFactory.CreateLogger(TransportLog.Category);
+        _metrics = metrics;
+        _memoryPoolFactory = memoryPoolFactory;
+    }
+
+    public bool CanBind(EndPoint endpoint)
+        => OperatingSystem.IsLinux() && endpoint is IPEndPoint or UnixDomainSocketEndPoint;
+
+    public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+    {
+        var listener = new ZeroCopyConnectionListener(endpoint, _options, Queues(), _logger);
+        listener.Bind();
+        return new ValueTask<IConnectionListener>(listener);
+    }
+
+    /// <summary>I/O queues, memory pools and pipe options, created once and shared by all listeners.</summary>
+    private ConnectionSettings[] Queues()
+    {
+        lock (_lock)
+        {
+            if (_queues is not null)
+            {
+                return _queues;
+            }
+
+            var monitor = new RegionRateMonitor();
+            _owned.Add(monitor);
+            SplicePipePool? pipes = null;
+            ZeroCopySyscalls? syscalls = null;
+            if (OperatingSystem.IsLinux())
+            {
+                pipes = new SplicePipePool(_options.SplicePipeSize, maxPooled: 256);
+                _owned.Add(pipes);
+                syscalls = _options.Syscalls ?? ZeroCopySyscalls.Linux;
+            }
+
+            var count = Math.Max(1, _options.IOQueueCount);
+            var maxRead = _options.MaxReadBufferSize ?? 0;
+            var maxWrite = _options.MaxWriteBufferSize ?? 0;
+            var queues = new ConnectionSettings[count];
+            for (var i = 0; i < count; i++)
+            {
+                var pool = _memoryPoolFactory?.Create() ?? MemoryPool<byte>.Shared;
+                if (!ReferenceEquals(pool, MemoryPool<byte>.Shared))
+                {
+                    _owned.Add(pool);
+                }
+
+                var ioQueue = new IOQueue();
+                queues[i] = new ConnectionSettings
+                {
+                    Scheduler = ioQueue,
+                    // Kestrel reads input on the thread pool; the socket side runs on the I/O queue.
+                    InputOptions = new PipeOptions(pool, PipeScheduler.ThreadPool, ioQueue, maxRead, maxRead / 2, useSynchronizationContext: false),
+                    OutputOptions = new PipeOptions(pool, ioQueue, PipeScheduler.ThreadPool, maxWrite, maxWrite / 2, useSynchronizationContext: false),
+                    MemoryPool = pool,
+                    WaitForDataBeforeAllocatingBuffer = _options.WaitForDataBeforeAllocatingBuffer,
+                    MaxQueuedRegions = _options.MaxQueuedRegions,
+                    RateMonitor = monitor,
+                    Metrics = _metrics,
+                    Syscalls = syscalls,
+                    Pipes = pipes,
+                };
+            }
+
+            return _queues = queues;
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            foreach (var owned in _owned)
+            {
+                owned.Dispose();
+            }
+
+            _owned.Clear();
+        }
+    }
+}

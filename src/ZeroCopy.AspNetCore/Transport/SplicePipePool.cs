@@ -41,6 +41,9 @@ internal sealed class SplicePipePool : IDisposable
     private int _pooled;
     private bool _disposed;
 
+    /// <summary>Pipes waiting in the pool (each holds two descriptors).</summary>
+    public int Pooled => Volatile.Read(ref _pooled);
+
     public SplicePipePool(int requestedSize, int maxPooled)
     {
         _requestedSize = requestedSize;

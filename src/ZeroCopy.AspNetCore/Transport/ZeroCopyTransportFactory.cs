@@ -38,6 +38,9 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
         _memoryPoolFactory = memoryPoolFactory;
     }
 
+    /// <summary>Descriptors the transport keeps open on purpose (pooled splice pipes), for leak checks.</summary>
+    internal int CachedDescriptors => OperatingSystem.IsLinux() && _queues is { Length: > 0 } queues && queues[0].Pipes is { } pipes ? pipes.Pooled * 2 : 0;
+
     public bool CanBind(EndPoint endpoint)
         => OperatingSystem.IsLinux() && endpoint is IPEndPoint or UnixDomainSocketEndPoint;
 

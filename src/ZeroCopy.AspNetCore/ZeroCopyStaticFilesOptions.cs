@@ -81,6 +81,9 @@ public sealed class ZeroCopyStaticFilesOptions
 
     internal const long DefaultMinZeroCopyBytes = 16 * 1024;
 
+    /// <summary>The hot-file cache (section <c>ZeroCopyStaticFiles:Cache</c>).</summary>
+    public ZeroCopyCacheOptions Cache { get; set; } = new();
+
     /// <summary>
     /// Problems found while reading the configuration section (values that do not parse).
     /// They are reported together with the validation errors.

@@ -1,6 +1,9 @@
+using System.Runtime.Versioning;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
 using Microsoft.Win32.SafeHandles;
+using ZeroCopy.AspNetCore.Diagnostics;
+using ZeroCopy.AspNetCore.Native;
 using ZeroCopy.AspNetCore.Transport;
 
 namespace ZeroCopy.AspNetCore.Body;
@@ -9,24 +12,24 @@ namespace ZeroCopy.AspNetCore.Body;
 /// Hands a file range to the transport as a region: flush the headers, arm the output writer,
 /// advance Count bytes through Kestrel without writing them, flush.
 /// </summary>
+[SupportedOSPlatform("linux")]
 internal static class RegionBodyWriter
 {
     /// <summary>
     /// Returns false, before anything of the body was written, when the region cannot start (bytes
-    /// still unflushed); the caller then streams. <paramref name="transferred"/> runs the moment the
-    /// transport takes ownership of <paramref name="file"/> (from then on the caller must not close
-    /// it, even if this method throws).
+    /// still unflushed, no descriptor left); the caller then streams. The region gets a duplicate of
+    /// <paramref name="source"/> (the transport sends it after the request may have completed and
+    /// closes it itself), so the caller's descriptor stays the caller's in every case.
     /// </summary>
     public static async ValueTask<bool> TrySendAsync(
         HttpContext context,
         IZeroCopyConnectionFeature connection,
-        SafeFileHandle file,
+        SafeFileHandle source,
         long offset,
         long count,
         ZeroCopyMode mode,
+        ResponseStrategy? countAs,
         string? path,
-        Action<object> transferred,
-        object transferredState,
         CancellationToken cancellationToken)
     {
         var response = context.Response;
@@ -41,18 +44,23 @@ internal static class RegionBodyWriter
             return false;
         }
 
+        var duplicate = Interop.Duplicate(source, out _);
+        if (duplicate < 0)
+        {
+            return false;
+        }
+
         var rate = context.Features.Get<IHttpMinResponseDataRateFeature>()?.MinDataRate;
-        var region = new FileRegion(file, offset, count, mode, rate, path);
+        var region = new FileRegion(new SafeFileHandle(duplicate, ownsHandle: true), offset, count, mode, rate, path) { CountAs = countAs };
         try
         {
             connection.BeginRegion(region);
         }
         catch (InvalidOperationException)
         {
+            region.Dispose();
             return false;
         }
-
-        transferred(transferredState);
 
         try
         {

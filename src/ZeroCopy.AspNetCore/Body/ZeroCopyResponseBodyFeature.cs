@@ -3,7 +3,6 @@ using System.Runtime.Versioning;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
-using Microsoft.Win32.SafeHandles;
 using ZeroCopy.AspNetCore.Configuration;
 using ZeroCopy.AspNetCore.Diagnostics;
 using ZeroCopy.AspNetCore.StaticFiles;
@@ -65,46 +64,28 @@ internal sealed class ZeroCopyResponseBodyFeature : IHttpResponseBodyFeature
             return;
         }
 
-        var owner = new HandleOwner(handle!);
-        try
-        {
-            await SendOpenedFileAsync(owner, path, offset, count, status.Size, settings, cancellationToken);
-        }
-        finally
-        {
-            owner.Handle?.Dispose();
-        }
-    }
-
-    [SupportedOSPlatform("linux")]
-    private async Task SendOpenedFileAsync(HandleOwner owner, string path, long offset, long? count, long size, ZeroCopyStaticFilesOptions settings, CancellationToken cancellationToken)
-    {
+        using var file = handle!;
         // Same argument checks (and exceptions) as the server's SendFileFallback.
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(offset, size);
-        var length = count ?? size - offset;
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(offset, status.Size);
+        var length = count ?? status.Size - offset;
         ArgumentOutOfRangeException.ThrowIfNegative(length, nameof(count));
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, size - offset, nameof(count));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, status.Size - offset, nameof(count));
         cancellationToken.ThrowIfCancellationRequested();
 
         var reason = ZeroCopyEligibility.Check(_context, settings.Mode, length, settings.MinZeroCopyBytes, out var connection);
-        if (reason is null
-            && await RegionBodyWriter.TrySendAsync(_context, connection!, owner.Handle!, offset, length, settings.Mode, path, HandleOwner.Release, owner, cancellationToken))
+        if (reason is null)
         {
-            return;
+            if (await RegionBodyWriter.TrySendAsync(_context, connection!, file, offset, length, settings.Mode, countAs: null, path, cancellationToken))
+            {
+                return;
+            }
+
+            reason = FallbackReason.WrappedBody;
         }
 
-        var why = reason ?? FallbackReason.WrappedBody;
-        _metrics.Fallback(why);
-        StaticFileLog.Fallback(_logger, path, settings.Mode, why.Name());
+        _metrics.Fallback(reason.Value);
+        StaticFileLog.Fallback(_logger, path, settings.Mode, reason.Value.Name());
         await Inner.SendFileAsync(path, offset, count, cancellationToken);
-    }
-
-    /// <summary>Holds the descriptor until the transport takes it.</summary>
-    private sealed class HandleOwner(SafeFileHandle handle)
-    {
-        public static readonly Action<object> Release = static state => ((HandleOwner)state).Handle = null;
-
-        public SafeFileHandle? Handle { get; private set; } = handle;
     }
 }

@@ -75,11 +75,106 @@ internal sealed class ConfigurationSectionReader : IConfigureOptions<ZeroCopySta
                     }
 
                     break;
+                case "CACHE":
+                    ReadCache(child, options);
+                    break;
                 default:
                     options.UnknownKeys.Add(child.Path);
                     break;
             }
         }
+    }
+
+    private static void ReadCache(IConfigurationSection section, ZeroCopyStaticFilesOptions options)
+    {
+        var cache = options.Cache;
+        foreach (var child in section.GetChildren())
+        {
+            switch (child.Key.ToUpperInvariant())
+            {
+                case "ENABLED":
+                    if (TryBool(child, options, out var enabled))
+                    {
+                        cache.Enabled = enabled;
+                    }
+
+                    break;
+                case "MAXFILEBYTES":
+                    if (TryInt64(child, options, out var maxFileBytes))
+                    {
+                        cache.MaxFileBytes = maxFileBytes;
+                    }
+
+                    break;
+                case "MAXTOTALBYTES":
+                    if (TryInt64(child, options, out var maxTotalBytes))
+                    {
+                        cache.MaxTotalBytes = maxTotalBytes;
+                    }
+
+                    break;
+                case "MAXENTRIES":
+                    if (TryInt64(child, options, out var maxEntries) && FitsInt32(child, options, maxEntries))
+                    {
+                        cache.MaxEntries = (int)maxEntries;
+                    }
+
+                    break;
+                case "MINHITS":
+                    if (TryInt64(child, options, out var minHits) && FitsInt32(child, options, minHits))
+                    {
+                        cache.MinHits = (int)minHits;
+                    }
+
+                    break;
+                case "REVALIDATEAFTER":
+                    if (TryTimeSpan(child, options, out var revalidateAfter))
+                    {
+                        cache.RevalidateAfter = revalidateAfter;
+                    }
+
+                    break;
+                default:
+                    options.UnknownKeys.Add(child.Path);
+                    break;
+            }
+        }
+    }
+
+    private static bool FitsInt32(IConfigurationSection child, ZeroCopyStaticFilesOptions options, long value)
+    {
+        if (value is >= int.MinValue and <= int.MaxValue)
+        {
+            return true;
+        }
+
+        options.BindingErrors.Add($"{child.Path}: {value} is too large.");
+        return false;
+    }
+
+    /// <summary>A TimeSpan in invariant format ("00:00:01") or a number of seconds ("1.5").</summary>
+    private static bool TryTimeSpan(IConfigurationSection child, ZeroCopyStaticFilesOptions options, out TimeSpan value)
+    {
+        value = default;
+        if (child.Value is null)
+        {
+            return false;
+        }
+
+        var text = child.Value.Trim();
+        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && double.IsFinite(seconds))
+        {
+            value = TimeSpan.FromSeconds(seconds);
+            return true;
+        }
+
+        if (TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out value))
+        {
+            return true;
+        }
+
+        options.BindingErrors.Add($"{child.Path}: '{child.Value}' is not a time span (\"00:00:01\") or a number of seconds.");
+        return false;
     }
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();

@@ -72,6 +72,36 @@ internal static class ZeroCopyOptionsValidator
             errors.Add($"{Section}:MinZeroCopyBytes: {options.MinZeroCopyBytes} must be 0 or more.");
         }
 
+        var cache = options.Cache;
+        if (cache.MaxFileBytes < 0)
+        {
+            errors.Add($"{Section}:Cache:MaxFileBytes: {cache.MaxFileBytes} must be 0 or more.");
+        }
+
+        if (cache.MaxTotalBytes < 0)
+        {
+            errors.Add($"{Section}:Cache:MaxTotalBytes: {cache.MaxTotalBytes} must be 0 or more.");
+        }
+        else if (cache.MaxFileBytes > cache.MaxTotalBytes)
+        {
+            errors.Add($"{Section}:Cache:MaxFileBytes: {cache.MaxFileBytes} must not exceed Cache:MaxTotalBytes ({cache.MaxTotalBytes}).");
+        }
+
+        if (cache.MaxEntries < 1)
+        {
+            errors.Add($"{Section}:Cache:MaxEntries: {cache.MaxEntries} must be 1 or more.");
+        }
+
+        if (cache.MinHits < 1)
+        {
+            errors.Add($"{Section}:Cache:MinHits: {cache.MinHits} must be 1 or more.");
+        }
+
+        if (cache.RevalidateAfter < TimeSpan.Zero)
+        {
+            errors.Add($"{Section}:Cache:RevalidateAfter: {cache.RevalidateAfter} must not be negative.");
+        }
+
         return errors;
     }
 

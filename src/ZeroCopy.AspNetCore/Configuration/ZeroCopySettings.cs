@@ -65,6 +65,17 @@ internal sealed class ZeroCopySettings : IDisposable
 
     public string ContentRootPath => _contentRootPath;
 
+    private readonly List<(object State, Action<object> Dispose)> _tracked = [];
+
+    /// <summary>Something to clean up when the application stops (caches of the middleware).</summary>
+    public void Track(object state, Action<object> dispose)
+    {
+        lock (_tracked)
+        {
+            _tracked.Add((state, dispose));
+        }
+    }
+
     /// <summary>Raised after a valid change was applied.</summary>
     public event Action? Changed;
 
@@ -126,6 +137,16 @@ internal sealed class ZeroCopySettings : IDisposable
     public void Dispose()
     {
         _subscription?.Dispose();
+        lock (_tracked)
+        {
+            foreach (var (state, dispose) in _tracked)
+            {
+                dispose(state);
+            }
+
+            _tracked.Clear();
+        }
+
         foreach (var provider in _providers.Values)
         {
             provider.Dispose();

@@ -75,6 +75,9 @@ internal static partial class StaticFileLog
     [LoggerMessage(105, LogLevel.Information, "Serving {Root} at '{RequestPath}': mode {Mode}, body strategies {Strategies}", EventName = "Serving")]
     public static partial void Serving(ILogger logger, string root, string requestPath, ZeroCopyMode mode, string strategies);
 
+    [LoggerMessage(106, LogLevel.Warning, "The file {Path} changed while it was being sent ({Sent} of {Expected} body bytes sent); the connection was aborted rather than mixing two versions", EventName = "FileChanged")]
+    public static partial void FileChanged(ILogger logger, string? path, long sent, long expected);
+
     [LoggerMessage(104, LogLevel.Debug, "Response for {Path} streamed instead of {Mode}: {Reason}", EventName = "ZeroCopyFallback")]
     public static partial void Fallback(ILogger logger, string? path, ZeroCopyMode mode, string reason);
 }

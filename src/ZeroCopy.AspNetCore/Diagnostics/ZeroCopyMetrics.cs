@@ -17,6 +17,12 @@ internal sealed class ZeroCopyMetrics : IDisposable
     private readonly Counter<long> _responses;
     private readonly Counter<long> _bytes;
     private readonly Counter<long> _fallbacks;
+    private readonly Counter<long> _cacheHits;
+    private readonly Counter<long> _cacheMisses;
+    private readonly Counter<long> _cacheAdmissions;
+    private readonly Counter<long> _cacheEvictions;
+    private readonly Lock _cachesLock = new();
+    private readonly List<ICacheStatistics> _caches = [];
 
     public ZeroCopyMetrics(IMeterFactory? meterFactory)
     {
@@ -42,6 +48,62 @@ internal sealed class ZeroCopyMetrics : IDisposable
             "zerocopy.fallbacks",
             unit: "{response}",
             description: "Responses that could not use the configured zero-copy mode, by reason.");
+        _cacheHits = _meter.CreateCounter<long>("zerocopy.cache.hits", unit: "{request}", description: "Requests served from the hot-file cache.");
+        _cacheMisses = _meter.CreateCounter<long>("zerocopy.cache.misses", unit: "{request}", description: "Requests the hot-file cache could not serve.");
+        _cacheAdmissions = _meter.CreateCounter<long>("zerocopy.cache.admissions", unit: "{file}", description: "File versions added to the hot-file cache.");
+        _cacheEvictions = _meter.CreateCounter<long>("zerocopy.cache.evictions", unit: "{file}", description: "Files evicted from the hot-file cache to stay within its limits.");
+        _meter.CreateObservableGauge("zerocopy.cache.bytes", () => SumCaches(static c => c.SnapshotBytes), unit: "By", description: "Bytes held in hot-file cache snapshots.");
+        _meter.CreateObservableGauge("zerocopy.cache.entries", () => SumCaches(static c => c.Count), unit: "{file}", description: "Files in the hot-file cache.");
+    }
+
+    public void CacheHit() => _cacheHits.Add(1);
+
+    public void CacheMiss() => _cacheMisses.Add(1);
+
+    public void CacheAdmission() => _cacheAdmissions.Add(1);
+
+    public void CacheEviction() => _cacheEvictions.Add(1);
+
+    public void TrackCache(ICacheStatistics cache)
+    {
+        lock (_cachesLock)
+        {
+            _caches.Add(cache);
+        }
+    }
+
+    public void UntrackCache(ICacheStatistics cache)
+    {
+        lock (_cachesLock)
+        {
+            _caches.Remove(cache);
+        }
+    }
+
+    /// <summary>The live caches (tests inspect them).</summary>
+    internal ICacheStatistics[] Caches
+    {
+        get
+        {
+            lock (_cachesLock)
+            {
+                return [.. _caches];
+            }
+        }
+    }
+
+    private long SumCaches(Func<ICacheStatistics, long> value)
+    {
+        lock (_cachesLock)
+        {
+            long total = 0;
+            foreach (var cache in _caches)
+            {
+                total += value(cache);
+            }
+
+            return total;
+        }
     }
 
     public void ResponseSent(ResponseStrategy strategy, long bytes)

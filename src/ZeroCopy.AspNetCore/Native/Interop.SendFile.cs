@@ -13,13 +13,14 @@ internal static unsafe partial class Interop
 
     /// <summary>
     /// sendfile(2) from <paramref name="file"/> at <paramref name="offset"/> (advanced by the bytes
-    /// sent) into <paramref name="socket"/>. Returns bytes sent, 0 at end of file, or -1 with errno.
-    /// EINTR is returned to the caller, not retried here, so the retry policy is testable.
+    /// sent) into <paramref name="destination"/> (a socket, or any file since Linux 2.6.33). Returns
+    /// bytes sent, 0 at end of file, or -1 with errno. EINTR is returned to the caller, not retried
+    /// here, so the retry policy is testable.
     /// </summary>
     [SupportedOSPlatform("linux")]
-    internal static long SendFile(SafeHandle socket, SafeHandle file, ref long offset, long count, out Errno errno)
+    internal static long SendFile(SafeHandle destination, SafeHandle file, ref long offset, long count, out Errno errno)
     {
-        using var socketLease = new FdLease(socket);
+        using var socketLease = new FdLease(destination);
         using var fileLease = new FdLease(file);
         long position = offset;
         var sent = (long)SendFileRaw(socketLease.Fd, fileLease.Fd, &position, (nuint)Math.Min(count, MaxTransferPerCall));

@@ -7,26 +7,26 @@ namespace ZeroCopy.AspNetCore.StaticFiles;
 internal static class FileResolver
 {
     /// <returns>The file to serve, or null with the reason in <paramref name="outcome"/>.</returns>
-    public static ResolvedFile? Resolve(StaticFileSite site, IFileInfo info, out OpenOutcome outcome)
+    public static ResolvedFile? Resolve(StaticFileSite site, IFileInfo info, string? contentType, out OpenOutcome outcome)
     {
         if (OperatingSystem.IsLinux() && !string.IsNullOrEmpty(info.PhysicalPath))
         {
-            return ResolveOnLinux(site, info, info.PhysicalPath, out outcome);
+            return ResolveOnLinux(site, info, info.PhysicalPath, contentType, out outcome);
         }
 
         outcome = OpenOutcome.Opened;
-        return new ResolvedFile(info, handle: null, info.Length, info.LastModified);
+        return new ResolvedFile(new FileVersion(info, contentType, info.Length, info.LastModified, identity: null), ownedHandle: null);
     }
 
     [SupportedOSPlatform("linux")]
-    private static ResolvedFile? ResolveOnLinux(StaticFileSite site, IFileInfo info, string physicalPath, out OpenOutcome outcome)
+    private static ResolvedFile? ResolveOnLinux(StaticFileSite site, IFileInfo info, string physicalPath, string? contentType, out OpenOutcome outcome)
     {
         outcome = site.Root is { } root
             ? root.Open(physicalPath, out var handle, out var status)
             : RootDirectory.OpenAnywhere(physicalPath, out handle, out status);
 
         return outcome == OpenOutcome.Opened
-            ? new ResolvedFile(info, handle, status.Size, status.LastWriteTimeUtc)
+            ? new ResolvedFile(new FileVersion(info, contentType, status.Size, status.LastWriteTimeUtc, status), handle)
             : null;
     }
 }

@@ -1,7 +1,6 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.StaticFiles;
 using Microsoft.Extensions.Logging;
-using Microsoft.Net.Http.Headers;
 using ZeroCopy.AspNetCore.Diagnostics;
 
 namespace ZeroCopy.AspNetCore.StaticFiles;
@@ -11,17 +10,15 @@ internal readonly struct FileResponder
 {
     private readonly HttpContext _context;
     private readonly StaticFileSite _site;
-    private readonly ResolvedFile _file;
-    private readonly string? _contentType;
+    private readonly FileVersion _file;
     private readonly string _subPath;
     private readonly ILogger _logger;
 
-    public FileResponder(HttpContext context, StaticFileSite site, ResolvedFile file, string? contentType, string subPath, ILogger logger)
+    public FileResponder(HttpContext context, StaticFileSite site, FileVersion file, string subPath, ILogger logger)
     {
         _context = context;
         _site = site;
         _file = file;
-        _contentType = contentType;
         _subPath = subPath;
         _logger = logger;
     }
@@ -45,14 +42,14 @@ internal readonly struct FileResponder
         if (statusCode < 400)
         {
             // 200, 206 and 304 carry the validators; 412 and 416 do not.
-            if (!string.IsNullOrEmpty(_contentType))
+            if (!string.IsNullOrEmpty(_file.ContentType))
             {
-                response.ContentType = _contentType;
+                response.ContentType = _file.ContentType;
             }
 
             var headers = response.Headers;
-            headers.LastModified = HeaderUtilities.FormatDate(_file.LastModified);
-            headers.ETag = _file.ETag.ToString();
+            headers.LastModified = _file.LastModifiedText;
+            headers.ETag = _file.ETagText;
             headers.AcceptRanges = "bytes";
             if (_site.CacheControl is { } cacheControl)
             {

@@ -1,55 +1,48 @@
-using System.Globalization;
-using Microsoft.Extensions.FileProviders;
-using Microsoft.Net.Http.Headers;
 using Microsoft.Win32.SafeHandles;
+using ZeroCopy.AspNetCore.Caching;
 
 namespace ZeroCopy.AspNetCore.StaticFiles;
 
 /// <summary>
-/// A file found for a request: its validators and, on Linux for physical files, the open descriptor
-/// the validators were read from, so the bytes sent are the bytes described.
+/// A file as one request uses it: a <see cref="FileVersion"/> and where its bytes come from, either
+/// a descriptor opened for this request, or a cache entry this request holds a reference on (its
+/// snapshot or its cached descriptor). Disposing releases whichever it is.
 /// </summary>
 internal sealed class ResolvedFile : IDisposable
 {
-    public ResolvedFile(IFileInfo info, SafeFileHandle? handle, long length, DateTimeOffset lastWriteTimeUtc)
+    private readonly SafeFileHandle? _ownedHandle;
+    private CacheEntry? _entry;
+
+    /// <summary>A descriptor opened for this request (owned), or none (opened when the body is sent).</summary>
+    public ResolvedFile(FileVersion version, SafeFileHandle? ownedHandle)
     {
-        Info = info;
-        Handle = handle;
-        Length = length;
-        // Truncated to the second, as HTTP dates are, and as stock does before computing the ETag.
-        LastModified = new DateTimeOffset(
-            lastWriteTimeUtc.Year, lastWriteTimeUtc.Month, lastWriteTimeUtc.Day,
-            lastWriteTimeUtc.Hour, lastWriteTimeUtc.Minute, lastWriteTimeUtc.Second,
-            lastWriteTimeUtc.Offset).ToUniversalTime();
-        ETag = new EntityTagHeaderValue(StockETag(LastModified, length));
+        Version = version;
+        _ownedHandle = ownedHandle;
+        Handle = ownedHandle;
     }
 
-    public IFileInfo Info { get; }
+    /// <summary>A cache entry on which the caller already holds a reference, which this now owns.</summary>
+    public ResolvedFile(CacheEntry entry)
+    {
+        Version = entry.Version;
+        _entry = entry;
+        Handle = entry.Handle;
+        Snapshot = entry.Snapshot;
+    }
 
-    /// <summary>Open descriptor (Linux, physical files), or null: then the file is opened when the body is sent.</summary>
-    public SafeFileHandle? Handle { get; private set; }
+    public FileVersion Version { get; }
 
-    public long Length { get; }
+    /// <summary>Descriptor to read or send from, valid until <see cref="Dispose"/>; null when there is none.</summary>
+    public SafeFileHandle? Handle { get; }
 
-    public DateTimeOffset LastModified { get; }
+    /// <summary>The cached immutable copy, valid until <see cref="Dispose"/>.</summary>
+    public MemfdSnapshot? Snapshot { get; }
 
-    public EntityTagHeaderValue ETag { get; }
-
-    public string? PhysicalPath => string.IsNullOrEmpty(Info.PhysicalPath) ? null : Info.PhysicalPath;
-
-    /// <summary>
-    /// The ETag stock StaticFileMiddleware produces: the hexadecimal of
-    /// (Last-Modified as a Windows file time) XOR length, quoted.
-    /// </summary>
-    internal static string StockETag(DateTimeOffset lastModified, long length)
-        => "\"" + (lastModified.ToFileTime() ^ length).ToString("x", CultureInfo.InvariantCulture) + "\"";
-
-    /// <summary>Gives up ownership of <see cref="Handle"/> (the transport took it).</summary>
-    public static readonly Action<object> DetachHandle = static state => ((ResolvedFile)state).Handle = null;
+    public bool FromCache => _entry is not null;
 
     public void Dispose()
     {
-        Handle?.Dispose();
-        Handle = null;
+        _ownedHandle?.Dispose();
+        Interlocked.Exchange(ref _entry, null)?.Release();
     }
 }

@@ -40,5 +40,8 @@ internal sealed class StaticFileSite
     /// <summary>The opener for <see cref="FileProvider"/>'s directory when it is a <see cref="PhysicalFileProvider"/> on Linux.</summary>
     public required RootDirectory? Root { get; init; }
 
+    /// <summary>The hot-file cache (Linux, physical root, cache enabled), else null.</summary>
+    public required Caching.FileCache? Cache { get; init; }
+
     public bool HasPrepareCallbacks => OnPrepareResponse is not null || OnPrepareResponseAsync is not null;
 }

@@ -3,7 +3,9 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.StaticFiles;
 using Microsoft.Extensions.FileProviders;
+using ZeroCopy.AspNetCore.Caching;
 using ZeroCopy.AspNetCore.Configuration;
+using ZeroCopy.AspNetCore.Diagnostics;
 
 namespace ZeroCopy.AspNetCore.StaticFiles;
 
@@ -25,7 +27,8 @@ internal static class StaticFileSiteBuilder
     /// </param>
     /// <param name="settings">The validated configuration in effect.</param>
     /// <param name="environment">Supplies the web root when no provider is configured.</param>
-    public static StaticFileSite Build(StaticFileOptions code, bool codeWins, ZeroCopySettings settings, IWebHostEnvironment environment)
+    /// <param name="metrics">Counts the cache of the new site.</param>
+    public static StaticFileSite Build(StaticFileOptions code, bool codeWins, ZeroCopySettings settings, IWebHostEnvironment environment, ZeroCopyMetrics metrics)
     {
         var config = settings.Current;
 
@@ -54,6 +57,13 @@ internal static class StaticFileSiteBuilder
             defaultContentType = config.DefaultContentType ?? defaultContentType;
         }
 
+        var rootDirectory = provider is PhysicalFileProvider physical ? settings.RootDirectoryFor(physical.Root) : null;
+        FileCache? cache = null;
+        if (rootDirectory is not null && config.Cache.Enabled && OperatingSystem.IsLinux())
+        {
+            cache = new FileCache(config.Cache, rootDirectory, provider, keepDescriptorFrom: Math.Max(1, config.MinZeroCopyBytes), metrics);
+        }
+
         return new StaticFileSite
         {
             RequestPath = requestPath,
@@ -67,7 +77,8 @@ internal static class StaticFileSiteBuilder
             CacheControl = config.CacheControl,
             Mode = config.Mode,
             MinZeroCopyBytes = config.MinZeroCopyBytes,
-            Root = provider is PhysicalFileProvider physical ? settings.RootDirectoryFor(physical.Root) : null,
+            Root = rootDirectory,
+            Cache = cache,
         };
     }
 }

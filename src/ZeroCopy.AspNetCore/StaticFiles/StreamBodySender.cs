@@ -11,6 +11,11 @@ namespace ZeroCopy.AspNetCore.StaticFiles;
 /// 64 KiB segment at a time, flushing after each.
 /// </summary>
 /// <remarks>
+/// <para>
+/// After each read, before the bytes are committed, the descriptor is fstat'ed (Linux): if the file
+/// changed (inode, size, mtime) since the headers were computed, the connection is aborted rather
+/// than sending bytes of another version under these headers.
+/// </para>
 /// Reads are synchronous pread(2) calls: a page-cache hit costs a few microseconds, which is less
 /// than the thread-pool hop of an "async" file read on Linux (the runtime performs those as
 /// blocking reads on a pool thread anyway).
@@ -37,16 +42,16 @@ internal static class StreamBodySender
         {
             if (file.Handle is { } handle)
             {
-                result = await CopyFromHandleAsync(context, handle, offset, count, cancel);
+                result = await CopyFromHandleAsync(context, handle, file.Version, offset, count, cancel);
             }
-            else if (file.PhysicalPath is { } physicalPath)
+            else if (file.Version.PhysicalPath is { } physicalPath)
             {
                 using var opened = File.OpenHandle(physicalPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-                result = await CopyFromHandleAsync(context, opened, offset, count, cancel);
+                result = await CopyFromHandleAsync(context, opened, file.Version, offset, count, cancel);
             }
             else
             {
-                await using var stream = file.Info.CreateReadStream();
+                await using var stream = file.Version.Info.CreateReadStream();
                 if (offset > 0)
                 {
                     stream.Seek(offset, SeekOrigin.Begin);
@@ -66,15 +71,21 @@ internal static class StreamBodySender
             StaticFileLog.FileShrank(logger, path, result.Sent, count);
             context.Abort();
         }
+        else if (result.FileChanged)
+        {
+            StaticFileLog.FileChanged(logger, path, result.Sent, count);
+            context.Abort();
+        }
 
         return result.Sent;
     }
 
     /// <param name="Sent">Bytes handed to the response.</param>
     /// <param name="FileEnded">The file ended before the requested count (it shrank).</param>
-    private readonly record struct CopyResult(long Sent, bool FileEnded);
+    /// <param name="FileChanged">The file is no longer the version the headers describe.</param>
+    private readonly record struct CopyResult(long Sent, bool FileEnded, bool FileChanged = false);
 
-    private static async ValueTask<CopyResult> CopyFromHandleAsync(HttpContext context, SafeFileHandle handle, long offset, long count, CancellationToken cancel)
+    private static async ValueTask<CopyResult> CopyFromHandleAsync(HttpContext context, SafeFileHandle handle, FileVersion version, long offset, long count, CancellationToken cancel)
     {
         var writer = context.Response.BodyWriter;
         long sent = 0;
@@ -89,6 +100,11 @@ internal static class StreamBodySender
                 return new CopyResult(sent, FileEnded: true);
             }
 
+            if (!IsStillVersion(handle, version))
+            {
+                return new CopyResult(sent, FileEnded: false, FileChanged: true);
+            }
+
             writer.Advance(read);
             sent += read;
             var flushed = await writer.FlushAsync(cancel);
@@ -99,6 +115,17 @@ internal static class StreamBodySender
         }
 
         return new CopyResult(sent, FileEnded: false);
+    }
+
+    /// <summary>Compares the descriptor's fstat with the version the headers came from.</summary>
+    private static bool IsStillVersion(SafeFileHandle handle, FileVersion version)
+    {
+        if (!OperatingSystem.IsLinux() || version.Identity is null)
+        {
+            return true;
+        }
+
+        return Native.Interop.FStat(handle, out var now) != Native.Errno.None || version.IsSameFile(now);
     }
 
     private static async ValueTask<CopyResult> CopyFromStreamAsync(HttpContext context, Stream stream, long count, CancellationToken cancel)

@@ -3,11 +3,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.AspNetCore.StaticFiles;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Logging;
-using Microsoft.Net.Http.Headers;
-using ZeroCopy.AspNetCore.Body;
 using ZeroCopy.AspNetCore.Configuration;
 using ZeroCopy.AspNetCore.Diagnostics;
 
@@ -18,11 +15,15 @@ namespace ZeroCopy.AspNetCore.StaticFiles;
 /// differences listed in the README.
 /// </summary>
 /// <remarks>
-/// <see cref="Invoke"/> is a chain of cheap checks (endpoint, method, path, content type); each miss
-/// logs the stock debug event and calls the next middleware without allocating.
+/// <see cref="Invoke"/> is a chain of cheap checks (endpoint, method, path, then the hot-file cache,
+/// then content type); each miss logs the stock debug event and calls the next middleware without
+/// allocating. Logs use stock's category so existing filters keep applying.
 /// </remarks>
-internal sealed class ZeroCopyStaticFileMiddleware
+internal sealed partial class ZeroCopyStaticFileMiddleware
 {
+    /// <summary>Stock StaticFileMiddleware's logger category.</summary>
+    internal const string LogCategory = "Microsoft.AspNetCore.StaticFiles.StaticFileMiddleware";
+
     private readonly RequestDelegate _next;
     private readonly StaticFileOptions _code;
     private readonly bool _codeWins;
@@ -46,9 +47,10 @@ internal sealed class ZeroCopyStaticFileMiddleware
         _codeWins = codeWins;
         _settings = settings;
         _environment = environment;
-        _logger = loggerFactory.CreateLogger<ZeroCopyStaticFileMiddleware>();
+        _logger = loggerFactory.CreateLogger(LogCategory);
         _metrics = metrics;
-        _site = StaticFileSiteBuilder.Build(code, codeWins, settings, environment);
+        _site = StaticFileSiteBuilder.Build(code, codeWins, settings, environment, metrics);
+        settings.Track(this, static state => DisposeCache(((ZeroCopyStaticFileMiddleware)state)._site));
 
         if (_site.FileProvider is NullFileProvider && ReferenceEquals(_site.FileProvider, environment.WebRootFileProvider))
         {
@@ -57,20 +59,6 @@ internal sealed class ZeroCopyStaticFileMiddleware
 
         LogServing(_site);
         settings.Changed += Rebuild;
-    }
-
-    private void LogServing(StaticFileSite site)
-    {
-        var root = site.FileProvider is PhysicalFileProvider physical ? physical.Root : site.FileProvider.GetType().Name;
-        var strategies = site.Mode switch
-        {
-            ZeroCopyMode.Stream => "stream",
-            _ when !OperatingSystem.IsLinux() => "stream (zero-copy needs Linux)",
-            _ when !_settings.IsRegistered => "stream (AddZeroCopyStaticFiles() was not called)",
-            ZeroCopyMode.Splice => $"splice for bodies of {site.MinZeroCopyBytes} bytes or more on the zero-copy transport, stream otherwise",
-            _ => $"sendfile for bodies of {site.MinZeroCopyBytes} bytes or more on the zero-copy transport, stream otherwise",
-        };
-        StaticFileLog.Serving(_logger, root, site.RequestPath.Value ?? string.Empty, site.Mode, strategies);
     }
 
     internal StaticFileSite Site => _site;
@@ -90,6 +78,11 @@ internal sealed class ZeroCopyStaticFileMiddleware
         else if (!context.Request.Path.StartsWithSegments(site.RequestPath, out subPath))
         {
             StaticFileLog.PathMismatch(_logger, subPath.Value);
+        }
+        else if (site.Cache is { } cache && OperatingSystem.IsLinux() && cache.TryGet(subPath.Value!) is { } entry)
+        {
+            // A cache hit: no content-type lookup, no open, no stat (the entry was admitted with them).
+            return ServeAsync(context, site, new ResolvedFile(entry), subPath.Value!);
         }
         else if (!LookupContentType(site, subPath.Value!, out var contentType))
         {
@@ -128,14 +121,21 @@ internal sealed class ZeroCopyStaticFileMiddleware
             return _next(context);
         }
 
-        var file = FileResolver.Resolve(site, info, out var outcome);
+        var file = FileResolver.Resolve(site, info, contentType, out var outcome);
         if (file is null)
         {
             LogRefusal(outcome, subPath);
             return _next(context);
         }
 
-        return ServeAsync(context, site, file, contentType, subPath);
+        if (site.Cache is { } cache && OperatingSystem.IsLinux() && file.Handle is { } handle
+            && cache.Offer(subPath, file.Version, handle) is { } admitted)
+        {
+            file.Dispose();
+            file = new ResolvedFile(admitted);
+        }
+
+        return ServeAsync(context, site, file, subPath);
     }
 
     private void LogRefusal(OpenOutcome outcome, string subPath)
@@ -157,21 +157,25 @@ internal sealed class ZeroCopyStaticFileMiddleware
         }
     }
 
-    private async Task ServeAsync(HttpContext context, StaticFileSite site, ResolvedFile file, string? contentType, string subPath)
+    private async Task ServeAsync(HttpContext context, StaticFileSite site, ResolvedFile file, string subPath)
     {
         using var _ = file;
+        var version = file.Version;
         var request = context.Request;
-        var responder = new FileResponder(context, site, file, contentType, subPath, _logger);
-        switch (Preconditions.Evaluate(request.Headers, file.ETag, file.LastModified, DateTimeOffset.UtcNow))
+        var responder = new FileResponder(context, site, version, subPath, _logger);
+        if (HasConditionals(request.Headers))
         {
-            case PreconditionResult.NotModified:
-                StaticFileLog.FileNotModified(_logger, subPath);
-                await responder.SendStatusAsync(StatusCodes.Status304NotModified);
-                return;
-            case PreconditionResult.PreconditionFailed:
-                StaticFileLog.PreconditionFailed(_logger, subPath);
-                await responder.SendStatusAsync(StatusCodes.Status412PreconditionFailed);
-                return;
+            switch (Preconditions.Evaluate(request.Headers, version.ETag, version.LastModified, DateTimeOffset.UtcNow))
+            {
+                case PreconditionResult.NotModified:
+                    StaticFileLog.FileNotModified(_logger, subPath);
+                    await responder.SendStatusAsync(StatusCodes.Status304NotModified);
+                    return;
+                case PreconditionResult.PreconditionFailed:
+                    StaticFileLog.PreconditionFailed(_logger, subPath);
+                    await responder.SendStatusAsync(StatusCodes.Status412PreconditionFailed);
+                    return;
+            }
         }
 
         if (HttpMethods.IsHead(request.Method))
@@ -180,30 +184,32 @@ internal sealed class ZeroCopyStaticFileMiddleware
             return;
         }
 
-        var range = RangeParser.Select(request.Headers, file.Length, file.LastModified, file.ETag);
+        var range = request.Headers.Range.Count == 0
+            ? RangeSelection.Full
+            : RangeParser.Select(request.Headers, version.Length, version.LastModified, version.ETag);
         try
         {
             switch (range.Kind)
             {
                 case RangeKind.Unsatisfiable:
-                    context.Response.Headers.ContentRange = "bytes */" + file.Length.ToString(CultureInfo.InvariantCulture);
+                    context.Response.Headers.ContentRange = "bytes */" + version.Length.ToString(CultureInfo.InvariantCulture);
                     await responder.ApplyHeadersAsync(StatusCodes.Status416RangeNotSatisfiable);
                     StaticFileLog.RangeNotSatisfiable(_logger, subPath);
                     return;
                 case RangeKind.Single:
                     var last = range.Start + range.Length - 1;
-                    context.Response.Headers.ContentRange = string.Create(CultureInfo.InvariantCulture, $"bytes {range.Start}-{last}/{file.Length}");
+                    context.Response.Headers.ContentRange = string.Create(CultureInfo.InvariantCulture, $"bytes {range.Start}-{last}/{version.Length}");
                     context.Response.ContentLength = range.Length;
                     SetCompressionMode(context, site);
                     await responder.ApplyHeadersAsync(StatusCodes.Status206PartialContent);
-                    StaticFileLog.SendingFileRange(_logger, context.Response.Headers.ContentRange, file.PhysicalPath ?? subPath);
+                    StaticFileLog.SendingFileRange(_logger, context.Response.Headers.ContentRange, version.PhysicalPath ?? subPath);
                     await SendBodyAsync(context, site, file, range.Start, range.Length, subPath);
                     return;
                 default:
                     SetCompressionMode(context, site);
                     await responder.ApplyHeadersAsync(StatusCodes.Status200OK);
-                    await SendBodyAsync(context, site, file, 0, file.Length, subPath);
-                    StaticFileLog.FileServed(_logger, subPath, file.PhysicalPath);
+                    await SendBodyAsync(context, site, file, 0, version.Length, subPath);
+                    StaticFileLog.FileServed(_logger, subPath, version.PhysicalPath);
                     return;
             }
         }
@@ -217,46 +223,10 @@ internal sealed class ZeroCopyStaticFileMiddleware
         await _next(context);
     }
 
-    private async Task SendBodyAsync(HttpContext context, StaticFileSite site, ResolvedFile file, long offset, long count, string subPath)
-    {
-        if (count > 0 && site.Mode != ZeroCopyMode.Stream)
-        {
-            FallbackReason? reason;
-            if (file.Handle is { } handle)
-            {
-                reason = ZeroCopyEligibility.Check(context, site.Mode, count, site.MinZeroCopyBytes, out var connection);
-                if (reason is null)
-                {
-                    try
-                    {
-                        if (await RegionBodyWriter.TrySendAsync(context, connection!, handle, offset, count, site.Mode, file.PhysicalPath, ResolvedFile.DetachHandle, file, context.RequestAborted))
-                        {
-                            // The transport sends the bytes and counts the response.
-                            return;
-                        }
-                    }
-                    catch (OperationCanceledException ex)
-                    {
-                        StaticFileLog.WriteCancelled(_logger, ex);
-                        return;
-                    }
-
-                    // Something between us and the transport still holds unflushed bytes.
-                    reason = FallbackReason.WrappedBody;
-                }
-            }
-            else
-            {
-                reason = OperatingSystem.IsLinux() ? FallbackReason.NotPhysical : FallbackReason.NotLinux;
-            }
-
-            _metrics.Fallback(reason.Value);
-            StaticFileLog.Fallback(_logger, subPath, site.Mode, reason.Value.Name());
-        }
-
-        var sent = await StreamBodySender.SendAsync(context, file, offset, count, _logger, subPath);
-        _metrics.ResponseSent(ResponseStrategy.Stream, sent);
-    }
+    /// <summary>Most requests carry no conditional header: skip parsing entirely for them.</summary>
+    private static bool HasConditionals(IHeaderDictionary headers)
+        => headers.IfMatch.Count != 0 || headers.IfNoneMatch.Count != 0
+            || headers.IfModifiedSince.Count != 0 || headers.IfUnmodifiedSince.Count != 0;
 
     private static void SetCompressionMode(HttpContext context, StaticFileSite site)
     {
@@ -266,11 +236,41 @@ internal sealed class ZeroCopyStaticFileMiddleware
         }
     }
 
+    private void LogServing(StaticFileSite site)
+    {
+        var root = site.FileProvider is PhysicalFileProvider physical ? physical.Root : site.FileProvider.GetType().Name;
+        var strategies = site.Mode switch
+        {
+            ZeroCopyMode.Stream => "stream",
+            _ when !OperatingSystem.IsLinux() => "stream (zero-copy needs Linux)",
+            _ when !_settings.IsRegistered => "stream (AddZeroCopyStaticFiles() was not called)",
+            ZeroCopyMode.Splice => $"splice for bodies of {site.MinZeroCopyBytes} bytes or more on the zero-copy transport, stream otherwise",
+            _ => $"sendfile for bodies of {site.MinZeroCopyBytes} bytes or more on the zero-copy transport, stream otherwise",
+        };
+        if (site.Cache is not null)
+        {
+            strategies += "; hot-file cache on";
+        }
+
+        StaticFileLog.Serving(_logger, root, site.RequestPath.Value ?? string.Empty, site.Mode, strategies);
+    }
+
+    private static void DisposeCache(StaticFileSite site)
+    {
+        if (OperatingSystem.IsLinux())
+        {
+            site.Cache?.Dispose();
+        }
+    }
+
     private void Rebuild()
     {
         try
         {
-            _site = StaticFileSiteBuilder.Build(_code, _codeWins, _settings, _environment);
+            var previous = _site;
+            _site = StaticFileSiteBuilder.Build(_code, _codeWins, _settings, _environment, _metrics);
+            // Entries in use stay valid: responses hold their own references.
+            DisposeCache(previous);
             LogServing(_site);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)

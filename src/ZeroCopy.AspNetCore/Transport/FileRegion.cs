@@ -36,6 +36,9 @@ internal sealed class FileRegion : IDisposable
     /// <summary>Kestrel's minimum response data rate for the request (null: not enforced).</summary>
     public MinDataRate? MinDataRate { get; }
 
+    /// <summary>The strategy metrics count the response under when it is sent as intended (hot-cache for snapshots); null: the engine used.</summary>
+    public Diagnostics.ResponseStrategy? CountAs { get; init; }
+
     /// <summary>For logs.</summary>
     public string? Path { get; }
 

@@ -82,7 +82,7 @@ internal sealed class RegionSender : IDisposable
 
             if (outcome == RegionOutcome.Sent)
             {
-                _settings.Metrics.ResponseSent(strategy, region.Count);
+                _settings.Metrics.ResponseSent(region.CountAs is { } countAs && strategy != ResponseStrategy.Stream ? countAs : strategy, region.Count);
             }
 
             return outcome;

@@ -113,6 +113,10 @@ internal sealed partial class ZeroCopyConnection : ConnectionContext
         try
         {
             _settings.RateMonitor.Register(this);
+            // The first asynchronous operation makes the runtime put the descriptor in O_NONBLOCK
+            // mode (Socket.Blocking stays true for synchronous callers, as on Kestrel's transport).
+            // The engines call sendfile/splice on the descriptor directly and rely on that; no
+            // region can exist before a request was received.
             _receiveTask = ReceiveLoopAsync();
             _sendTask = SendLoopAsync();
         }

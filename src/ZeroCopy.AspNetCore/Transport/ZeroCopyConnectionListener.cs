@@ -86,8 +86,6 @@ internal sealed class ZeroCopyConnectionListener : IConnectionListener
                     socket.NoDelay = _options.NoDelay;
                 }
 
-                // The engines call sendfile/splice on the descriptor directly: it must never block.
-                socket.Blocking = false;
                 var settings = _queues[(int)((ulong)Interlocked.Increment(ref _next) % (ulong)_queues.Length)];
                 var connection = new ZeroCopyConnection(socket, settings, _logger);
                 connection.Start();

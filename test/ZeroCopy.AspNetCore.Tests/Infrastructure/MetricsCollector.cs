@@ -11,6 +11,7 @@ public sealed class MetricsCollector : IDisposable
 {
     private readonly MeterListener _listener = new();
     private readonly ConcurrentDictionary<string, long> _totals = new();
+    private readonly ConcurrentDictionary<string, long> _gauges = new();
 
     public MetricsCollector(IMeterFactory factory)
     {
@@ -23,6 +24,12 @@ public sealed class MetricsCollector : IDisposable
         };
         _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
         {
+            if (instrument is ObservableGauge<long>)
+            {
+                _gauges[instrument.Name] = value;
+                return;
+            }
+
             var key = instrument.Name;
             foreach (var tag in tags)
             {
@@ -38,11 +45,23 @@ public sealed class MetricsCollector : IDisposable
     public long Get(string instrument, string tagValue)
         => _totals.Where(p => p.Key.StartsWith(instrument + "|", StringComparison.Ordinal) && p.Key.EndsWith("=" + tagValue, StringComparison.Ordinal)).Sum(p => p.Value);
 
+    /// <summary>Total of an instrument over all tag values (or of an untagged counter).</summary>
+    public long Total(string instrument)
+        => _totals.Where(p => p.Key == instrument || p.Key.StartsWith(instrument + "|", StringComparison.Ordinal)).Sum(p => p.Value);
+
     public long Responses(string strategy) => Get("zerocopy.responses", strategy);
 
     public long Bytes(string strategy) => Get("zerocopy.response.bytes", strategy);
 
     public long Fallbacks(string reason) => Get("zerocopy.fallbacks", reason);
+
+    /// <summary>Reads the observable gauges now (cache bytes and entries) and returns the value of one.</summary>
+    public long Gauge(string instrument)
+    {
+        _gauges.Clear();
+        _listener.RecordObservableInstruments();
+        return _gauges.GetValueOrDefault(instrument);
+    }
 
     public string Dump() => string.Join(", ", _totals.OrderBy(p => p.Key).Select(p => $"{p.Key}={p.Value}"));
 

@@ -54,6 +54,25 @@ public static partial class Posix
         return process.ExitCode == 0 && File.Exists(path);
     }
 
+    /// <summary>What the descriptors point at, grouped ("socket: 12, anon_inode:[eventpoll]: 1, ...").</summary>
+    public static string DescribeDescriptors()
+        => string.Join(", ", Directory.GetFiles("/proc/self/fd")
+            .Select(fd =>
+            {
+                try
+                {
+                    var target = new FileInfo(fd).LinkTarget ?? "?";
+                    return target.StartsWith("socket:", StringComparison.Ordinal) ? "socket" : target.StartsWith("pipe:", StringComparison.Ordinal) ? "pipe" : target;
+                }
+                catch (IOException)
+                {
+                    return "?";
+                }
+            })
+            .GroupBy(t => t)
+            .OrderByDescending(g => g.Count())
+            .Select(g => $"{g.Key}: {g.Count()}"));
+
     /// <summary>Number of open descriptors of this process.</summary>
     public static int OpenDescriptorCount() => Directory.GetFiles("/proc/self/fd").Length;
 }

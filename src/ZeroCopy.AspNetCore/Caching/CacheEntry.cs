@@ -1,0 +1,87 @@
+using Microsoft.Extensions.Primitives;
+using Microsoft.Win32.SafeHandles;
+using ZeroCopy.AspNetCore.StaticFiles;
+
+namespace ZeroCopy.AspNetCore.Caching;
+
+/// <summary>
+/// A cached file version: its snapshot or its open descriptor. Reference counted: the cache holds
+/// one reference, each request using it another; the descriptor and the snapshot are released when
+/// the last one goes, so a replaced or evicted entry stays valid for responses in flight.
+/// </summary>
+internal sealed class CacheEntry
+{
+    private int _references = 1;
+    private int _revalidating;
+
+    public CacheEntry(string key, FileVersion version, SafeFileHandle? handle, MemfdSnapshot? snapshot, IChangeToken? changeToken, long now)
+    {
+        Key = key;
+        Version = version;
+        Handle = handle;
+        Snapshot = snapshot;
+        ChangeToken = changeToken;
+        ValidatedAt = now;
+        LastAccess = now;
+    }
+
+    public string Key { get; }
+
+    public FileVersion Version { get; }
+
+    /// <summary>Open descriptor of the file (entries without a snapshot), or the snapshot's memfd.</summary>
+    public SafeFileHandle? Handle { get; }
+
+    public MemfdSnapshot? Snapshot { get; }
+
+    public IChangeToken? ChangeToken { get; set; }
+
+    public long SnapshotBytes => Snapshot is { } snapshot && OperatingSystem.IsLinux() ? snapshot.Length : 0;
+
+    /// <summary>Stopwatch timestamp of the last check against the file on disk.</summary>
+    public long ValidatedAt { get; set; }
+
+    /// <summary>Stopwatch timestamp of the last hit, for eviction.</summary>
+    public long LastAccess { get; set; }
+
+    public bool TryAcquire()
+    {
+        var references = Volatile.Read(ref _references);
+        while (references > 0)
+        {
+            var seen = Interlocked.CompareExchange(ref _references, references + 1, references);
+            if (seen == references)
+            {
+                return true;
+            }
+
+            references = seen;
+        }
+
+        return false;
+    }
+
+    public void Release()
+    {
+        if (Interlocked.Decrement(ref _references) == 0)
+        {
+            // The snapshot owns its memfd; a plain entry owns the file's descriptor.
+            if (Snapshot is { } snapshot)
+            {
+                if (OperatingSystem.IsLinux())
+                {
+                    snapshot.Dispose();
+                }
+            }
+            else
+            {
+                Handle?.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Only one request revalidates an entry at a time; the others keep using it meanwhile.</summary>
+    public bool TryBeginRevalidation() => Interlocked.Exchange(ref _revalidating, 1) == 0;
+
+    public void EndRevalidation() => Volatile.Write(ref _revalidating, 0);
+}

@@ -1,0 +1,324 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.Versioning;
+using Microsoft.Extensions.FileProviders;
+using Microsoft.Extensions.Primitives;
+using Microsoft.Win32.SafeHandles;
+using ZeroCopy.AspNetCore.Diagnostics;
+using ZeroCopy.AspNetCore.Native;
+using ZeroCopy.AspNetCore.StaticFiles;
+
+namespace ZeroCopy.AspNetCore.Caching;
+
+/// <summary>
+/// The hot-file cache of one middleware (one root): request sub-path → <see cref="CacheEntry"/>.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Hits are lock-free: a dictionary lookup, a freshness check (a timestamp and a change token) and
+/// a reference count increment. A file is admitted on its <c>MinHits</c>-th request: up to
+/// <c>MaxFileBytes</c> as a sealed memfd snapshot, above as a descriptor kept open (nginx's
+/// open_file_cache). Entries older than <c>RevalidateAfter</c>, or whose file-watcher token fired,
+/// are checked against the file (openat2 + fstat: inode, device, size, mtime); a changed file gets
+/// a new entry, a vanished one none.
+/// </para>
+/// <para>
+/// Eviction runs under a lock only when a limit is exceeded and removes the least recently used
+/// entries down to 90 % of the limits, so its cost is amortised over many admissions.
+/// </para>
+/// </remarks>
+[SupportedOSPlatform("linux")]
+internal sealed class FileCache : ICacheStatistics, IDisposable
+{
+    private static int s_lastId;
+
+    private readonly ConcurrentDictionary<string, CacheEntry> _entries = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _candidates = new(StringComparer.Ordinal);
+    private readonly Lock _evictionLock = new();
+    private readonly ZeroCopyCacheOptions _options;
+    private readonly RootDirectory _root;
+    private readonly IFileProvider _provider;
+    private readonly long _keepDescriptorFrom;
+    private readonly ZeroCopyMetrics _metrics;
+    private readonly long _revalidateTicks;
+    private readonly string _memfdName;
+    private long _snapshotBytes;
+    private int _snapshotCount;
+    private bool _watchUnavailable;
+    private volatile bool _disposed;
+
+    /// <param name="options">Limits and timings.</param>
+    /// <param name="root">Opens and re-checks files below the root.</param>
+    /// <param name="provider">The site's provider, for change tokens and file infos.</param>
+    /// <param name="keepDescriptorFrom">Snapshots of at least this many bytes keep their memfd for sendfile.</param>
+    /// <param name="metrics">Counts hits, misses, admissions and evictions.</param>
+    public FileCache(ZeroCopyCacheOptions options, RootDirectory root, IFileProvider provider, long keepDescriptorFrom, ZeroCopyMetrics metrics)
+    {
+        _options = options;
+        _root = root;
+        _provider = provider;
+        _keepDescriptorFrom = keepDescriptorFrom;
+        _metrics = metrics;
+        _revalidateTicks = (long)(options.RevalidateAfter.TotalSeconds * Stopwatch.Frequency);
+        Id = Interlocked.Increment(ref s_lastId);
+        _memfdName = "zerocopy-cache-" + Id.ToString(CultureInfo.InvariantCulture);
+        metrics.TrackCache(this);
+    }
+
+    public int Id { get; }
+
+    /// <summary>The name every memfd of this cache carries (visible in /proc/PID/maps).</summary>
+    public string MemfdName => _memfdName;
+
+    public int Count => _entries.Count;
+
+    public int SnapshotCount => Volatile.Read(ref _snapshotCount);
+
+    public long SnapshotBytes => Interlocked.Read(ref _snapshotBytes);
+
+    /// <summary>A fresh entry with a reference taken for the caller, or null (a miss).</summary>
+    public CacheEntry? TryGet(string key)
+    {
+        if (!_entries.TryGetValue(key, out var entry))
+        {
+            _metrics.CacheMiss();
+            return null;
+        }
+
+        var now = Stopwatch.GetTimestamp();
+        if (now - entry.ValidatedAt > _revalidateTicks || entry.ChangeToken is { HasChanged: true })
+        {
+            entry = Revalidate(entry, now);
+        }
+
+        if (entry is null || !entry.TryAcquire())
+        {
+            _metrics.CacheMiss();
+            return null;
+        }
+
+        entry.LastAccess = now;
+        _metrics.CacheHit();
+        return entry;
+    }
+
+    /// <summary>
+    /// A request that missed opened the file: count it, and admit the file on its MinHits-th
+    /// request. Returns the new entry with a reference taken for the caller, or null. The caller's
+    /// descriptor stays the caller's.
+    /// </summary>
+    public CacheEntry? Offer(string key, FileVersion version, SafeFileHandle handle)
+    {
+        if (_disposed || version.Identity is not { } identity)
+        {
+            return null;
+        }
+
+        var hits = _candidates.AddOrUpdate(key, 1, static (_, count) => count + 1);
+        if (hits < _options.MinHits)
+        {
+            if (_candidates.Count > _options.MaxEntries * 4)
+            {
+                // Bounded bookkeeping under a flood of distinct paths: start counting afresh.
+                _candidates.Clear();
+            }
+
+            return null;
+        }
+
+        _candidates.TryRemove(key, out _);
+        var entry = Build(key, version, handle, identity, version.ObservedAt);
+        if (entry is null)
+        {
+            return null;
+        }
+
+        if (!_entries.TryAdd(key, entry))
+        {
+            // Another request admitted it first.
+            Discard(entry);
+            return null;
+        }
+
+        Added(entry);
+        _metrics.CacheAdmission();
+        EnforceLimits();
+        return entry.TryAcquire() ? entry : null;
+    }
+
+    private CacheEntry? Build(string key, FileVersion version, SafeFileHandle handle, in FileStatus identity, long now)
+    {
+        var token = Watch(key);
+        if (version.Length <= _options.MaxFileBytes)
+        {
+            var snapshot = MemfdSnapshot.TryCreate(handle, identity, _memfdName, keepDescriptor: version.Length >= _keepDescriptorFrom && version.Length > 0);
+            return snapshot is null ? null : new CacheEntry(key, version, snapshot.Descriptor, snapshot, token, now);
+        }
+
+        var copy = Interop.Duplicate(handle, out _);
+        return copy < 0 ? null : new CacheEntry(key, version, new SafeFileHandle(copy, ownsHandle: true), null, token, now);
+    }
+
+    /// <summary>Checks a stale entry against the file; returns the entry to use, or null.</summary>
+    private CacheEntry? Revalidate(CacheEntry entry, long now)
+    {
+        if (!entry.TryBeginRevalidation())
+        {
+            // Someone else is checking it right now; this request may use it meanwhile.
+            return entry;
+        }
+
+        try
+        {
+            if (entry.Version.PhysicalPath is not { } path
+                || _root.Open(path, out var handle, out var status) != OpenOutcome.Opened)
+            {
+                Remove(entry);
+                return null;
+            }
+
+            using (handle)
+            {
+                var tokenFired = entry.ChangeToken is { HasChanged: true };
+                if (entry.Version.IsSameFile(status))
+                {
+                    if (tokenFired)
+                    {
+                        entry.ChangeToken = Watch(entry.Key);
+                    }
+
+                    entry.ValidatedAt = now;
+                    return entry;
+                }
+
+                // A new version: describe it afresh and take its place; responses in flight keep
+                // the old entry until they release it.
+                var info = _provider.GetFileInfo(entry.Key);
+                var version = new FileVersion(info, entry.Version.ContentType, status.Size, status.LastWriteTimeUtc, status);
+                var replacement = Build(entry.Key, version, handle!, status, now);
+                if (replacement is null || !_entries.TryUpdate(entry.Key, replacement, entry))
+                {
+                    if (replacement is not null)
+                    {
+                        Discard(replacement);
+                    }
+
+                    Remove(entry);
+                    return null;
+                }
+
+                Removed(entry);
+                Added(replacement);
+                _metrics.CacheAdmission();
+                entry.Release();
+                EnforceLimits();
+                return replacement;
+            }
+        }
+        finally
+        {
+            entry.EndRevalidation();
+        }
+    }
+
+    private IChangeToken? Watch(string key)
+    {
+        if (_watchUnavailable)
+        {
+            return null;
+        }
+
+        try
+        {
+            var token = _provider.Watch(key.TrimStart('/'));
+            return token is NullChangeToken ? null : token;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or PlatformNotSupportedException or ArgumentException)
+        {
+            // inotify limits and the like: the revalidation window still bounds staleness.
+            _watchUnavailable = true;
+            return null;
+        }
+    }
+
+    private void EnforceLimits()
+    {
+        if (_entries.Count <= _options.MaxEntries && SnapshotBytes <= _options.MaxTotalBytes)
+        {
+            return;
+        }
+
+        lock (_evictionLock)
+        {
+            var entries = _entries.Values.ToArray();
+            if (entries.Length <= _options.MaxEntries && SnapshotBytes <= _options.MaxTotalBytes)
+            {
+                return;
+            }
+
+            Array.Sort(entries, static (a, b) => a.LastAccess.CompareTo(b.LastAccess));
+            var targetEntries = (int)(_options.MaxEntries * 0.9);
+            var targetBytes = (long)(_options.MaxTotalBytes * 0.9);
+            var count = entries.Length;
+            foreach (var entry in entries)
+            {
+                if (count <= targetEntries && SnapshotBytes <= targetBytes)
+                {
+                    break;
+                }
+
+                if (Remove(entry))
+                {
+                    _metrics.CacheEviction();
+                    count--;
+                }
+            }
+        }
+    }
+
+    /// <returns>True when this call removed the entry.</returns>
+    private bool Remove(CacheEntry entry)
+    {
+        if (!_entries.TryRemove(new KeyValuePair<string, CacheEntry>(entry.Key, entry)))
+        {
+            return false;
+        }
+
+        Removed(entry);
+        entry.Release();
+        return true;
+    }
+
+    private void Added(CacheEntry entry)
+    {
+        if (entry.Snapshot is not null)
+        {
+            Interlocked.Add(ref _snapshotBytes, entry.SnapshotBytes);
+            Interlocked.Increment(ref _snapshotCount);
+        }
+    }
+
+    private void Removed(CacheEntry entry)
+    {
+        if (entry.Snapshot is not null)
+        {
+            Interlocked.Add(ref _snapshotBytes, -entry.SnapshotBytes);
+            Interlocked.Decrement(ref _snapshotCount);
+        }
+    }
+
+    private static void Discard(CacheEntry entry) => entry.Release();
+
+    public void Dispose()
+    {
+        _disposed = true;
+        _metrics.UntrackCache(this);
+        foreach (var entry in _entries.Values)
+        {
+            Remove(entry);
+        }
+
+        _candidates.Clear();
+    }
+}

@@ -1,0 +1,75 @@
+using System.Globalization;
+using Microsoft.Extensions.FileProviders;
+using Microsoft.Net.Http.Headers;
+using ZeroCopy.AspNetCore.Native;
+
+namespace ZeroCopy.AspNetCore.StaticFiles;
+
+/// <summary>
+/// One version of a file as a response describes it: length and validators computed once (with
+/// their header strings), plus the identity (inode, device, size, mtime) that revalidation compares.
+/// Immutable.
+/// </summary>
+internal sealed class FileVersion
+{
+    public FileVersion(IFileInfo info, string? contentType, long length, DateTimeOffset lastWriteTimeUtc, FileStatus? identity)
+    {
+        Info = info;
+        ContentType = contentType;
+        Length = length;
+        Identity = identity;
+        // Truncated to the second, as HTTP dates are, and as stock does before computing the ETag.
+        LastModified = new DateTimeOffset(
+            lastWriteTimeUtc.Year, lastWriteTimeUtc.Month, lastWriteTimeUtc.Day,
+            lastWriteTimeUtc.Hour, lastWriteTimeUtc.Minute, lastWriteTimeUtc.Second,
+            lastWriteTimeUtc.Offset).ToUniversalTime();
+        ETagText = StockETag(LastModified, length);
+        ETag = new EntityTagHeaderValue(ETagText);
+        LastModifiedText = HeaderUtilities.FormatDate(LastModified);
+        PhysicalPath = string.IsNullOrEmpty(info.PhysicalPath) ? null : info.PhysicalPath;
+        ObservedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+    }
+
+    /// <summary>
+    /// Stopwatch timestamp of when this version was read from the file system. A cache entry built
+    /// from it is fresh from then on, not from when it was admitted: a request that opened the file
+    /// long ago (a starved thread) must not re-publish an old version as fresh.
+    /// </summary>
+    public long ObservedAt { get; }
+
+    public IFileInfo Info { get; }
+
+    public string? ContentType { get; }
+
+    public long Length { get; }
+
+    public DateTimeOffset LastModified { get; }
+
+    public EntityTagHeaderValue ETag { get; }
+
+    public string ETagText { get; }
+
+    public string LastModifiedText { get; }
+
+    public string? PhysicalPath { get; }
+
+    /// <summary>What fstat said when the file was opened (Linux); null for non-physical files.</summary>
+    public FileStatus? Identity { get; }
+
+    /// <summary>
+    /// The ETag stock StaticFileMiddleware produces: the hexadecimal of
+    /// (Last-Modified as a Windows file time) XOR length, quoted.
+    /// </summary>
+    internal static string StockETag(DateTimeOffset lastModified, long length)
+        => "\"" + (lastModified.ToFileTime() ^ length).ToString("x", CultureInfo.InvariantCulture) + "\"";
+
+    /// <summary>Same inode, device, size and modification time (to the nanosecond).</summary>
+    public bool IsSameFile(in FileStatus status)
+        => Identity is { } identity
+            && identity.Inode == status.Inode
+            && identity.DeviceMajor == status.DeviceMajor
+            && identity.DeviceMinor == status.DeviceMinor
+            && identity.Size == status.Size
+            && identity.MTimeSeconds == status.MTimeSeconds
+            && identity.MTimeNanoseconds == status.MTimeNanoseconds;
+}

@@ -1,0 +1,37 @@
+namespace ZeroCopy.AspNetCore;
+
+/// <summary>
+/// The hot-file cache (configuration section <c>ZeroCopyStaticFiles:Cache</c>): small hot files are
+/// served from sealed in-memory snapshots, other hot files from descriptors kept open, so a hit makes
+/// no open or stat.
+/// </summary>
+public sealed class ZeroCopyCacheOptions
+{
+    /// <summary>Use the cache (Linux, files of a <c>PhysicalFileProvider</c>).</summary>
+    /// <remarks>Defaults to <see langword="true"/>.</remarks>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Files up to this size are copied into a sealed memfd snapshot; larger ones keep an open descriptor.</summary>
+    /// <remarks>Defaults to 1 MiB.</remarks>
+    public long MaxFileBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>Upper bound of the bytes held in snapshots, per middleware.</summary>
+    /// <remarks>Defaults to 256 MiB.</remarks>
+    public long MaxTotalBytes { get; set; } = 256L * 1024 * 1024;
+
+    /// <summary>Upper bound of cached files (snapshots and open descriptors), per middleware.</summary>
+    /// <remarks>Defaults to 10,000.</remarks>
+    public int MaxEntries { get; set; } = 10_000;
+
+    /// <summary>A file is cached on its N-th request (earlier ones are served from disk).</summary>
+    /// <remarks>Defaults to 2.</remarks>
+    public int MinHits { get; set; } = 2;
+
+    /// <summary>
+    /// How long a cached file is served without checking the file on disk (inode, size,
+    /// modification time), like nginx's <c>open_file_cache_valid</c>. A file watcher usually notices
+    /// changes sooner. <see cref="TimeSpan.Zero"/> checks on every request.
+    /// </summary>
+    /// <remarks>Defaults to 1 second.</remarks>
+    public TimeSpan RevalidateAfter { get; set; } = TimeSpan.FromSeconds(1);
+}

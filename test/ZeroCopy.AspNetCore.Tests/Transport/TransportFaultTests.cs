@@ -17,6 +17,7 @@ namespace ZeroCopy.AspNetCore.Tests.Transport;
 /// What goes wrong mid-transfer: a file truncated under a download, clients resetting, clients too
 /// slow for the minimum response data rate.
 /// </summary>
+[Collection(SerialTests.Name)]
 public sealed class TransportFaultTests : IDisposable
 {
     private readonly TempDirectory _root = new("zc-faults");

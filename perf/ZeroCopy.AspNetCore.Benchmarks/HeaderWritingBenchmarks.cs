@@ -1,0 +1,66 @@
+using BenchmarkDotNet.Attributes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.FileProviders;
+using Microsoft.Extensions.Logging.Abstractions;
+using ZeroCopy.AspNetCore.Configuration;
+using ZeroCopy.AspNetCore.StaticFiles;
+
+namespace ZeroCopy.AspNetCore.Benchmarks;
+
+/// <summary>
+/// The validators and response headers of a 200: FileVersion's Last-Modified truncation and stock
+/// ETag, and FileResponder.ApplyHeadersAsync (Content-Type, Last-Modified, ETag, Accept-Ranges,
+/// Content-Length, Cache-Control when configured). "context only" is the DefaultHttpContext every
+/// header benchmark creates, to subtract.
+/// </summary>
+[MemoryDiagnoser]
+public class HeaderWritingBenchmarks
+{
+    private TempRoot _root = null!;
+    private Pipelines _pipelines = null!;
+    private PhysicalFileProvider _provider = null!;
+    private StaticFileSite _site = null!;
+    private IFileInfo _info = null!;
+    private FileVersion _file = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _root = new TempRoot();
+        _pipelines = new Pipelines(_root.Path);
+        _provider = new PhysicalFileProvider(_root.Path);
+        _site = StaticFileSiteBuilder.Build(
+            new StaticFileOptions { FileProvider = _provider },
+            codeWins: true,
+            _pipelines.Services.GetRequiredService<ZeroCopySettings>(),
+            _pipelines.Services.GetRequiredService<IWebHostEnvironment>(),
+            _pipelines.Services.GetRequiredService<ZeroCopy.AspNetCore.Diagnostics.ZeroCopyMetrics>());
+        _info = _provider.GetFileInfo(TempRoot.FilePath);
+        _file = new FileVersion(_info, "text/css", _info.Length, _info.LastModified, identity: null);
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _provider.Dispose();
+        _pipelines.Dispose();
+        _root.Dispose();
+    }
+
+    [Benchmark(Description = "validators: Last-Modified + stock ETag")]
+    public int Validators() => new FileVersion(_info, "text/css", _info.Length, _info.LastModified, identity: null).ETag.Tag.Length;
+
+    [Benchmark(Baseline = true, Description = "context only (DefaultHttpContext)")]
+    public int ContextOnly() => new DefaultHttpContext().Response.Headers.Count;
+
+    [Benchmark(Description = "context + 200 headers")]
+    public int Headers200()
+    {
+        var context = new DefaultHttpContext();
+        _ = new FileResponder(context, _site, _file, TempRoot.FilePath, NullLogger.Instance).ApplyHeadersAsync(StatusCodes.Status200OK);
+        return context.Response.Headers.Count;
+    }
+}

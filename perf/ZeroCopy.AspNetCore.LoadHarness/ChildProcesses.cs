@@ -1,0 +1,84 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace ZeroCopy.AspNetCore.LoadHarness;
+
+/// <summary>
+/// Every process the harness starts (servers, wrk). They are killed, with their descendants, when
+/// the harness stops for any reason; their pids also go to the pid file perf/run.sh cleans up from
+/// if the harness itself is killed.
+/// </summary>
+internal static class ChildProcesses
+{
+    private static readonly Lock s_lock = new();
+    private static readonly List<Process> s_running = [];
+    private static string? s_pidFile;
+
+    public static void UsePidFile(string? path) => s_pidFile = path;
+
+    /// <summary>Records the temporary folder, so perf/run.sh can delete it if the harness is killed.</summary>
+    public static void RecordWorkFolder(string path)
+    {
+        if (s_pidFile is not null)
+        {
+            lock (s_lock)
+            {
+                File.AppendAllText(s_pidFile, $"workdir {path}\n");
+            }
+        }
+    }
+
+    public static Process Start(ProcessStartInfo startInfo, string role)
+    {
+        var process = new Process { StartInfo = startInfo };
+        lock (s_lock)
+        {
+            process.Start();
+            s_running.Add(process);
+            if (s_pidFile is not null)
+            {
+                File.AppendAllText(s_pidFile, string.Create(CultureInfo.InvariantCulture, $"{process.Id} {role}\n"));
+            }
+        }
+
+        return process;
+    }
+
+    /// <summary>Kills a process and its descendants (nginx's workers) and waits for it.</summary>
+    public static void Stop(Process process)
+    {
+        try
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+
+            process.WaitForExit(10_000);
+        }
+        catch (InvalidOperationException)
+        {
+        }
+        finally
+        {
+            lock (s_lock)
+            {
+                s_running.Remove(process);
+            }
+        }
+    }
+
+    public static void StopAll()
+    {
+        Process[] running;
+        lock (s_lock)
+        {
+            running = [.. s_running];
+        }
+
+        foreach (var process in running)
+        {
+            Stop(process);
+        }
+    }
+}

@@ -1,0 +1,135 @@
+using System.Globalization;
+
+namespace ZeroCopy.AspNetCore.PerfHost;
+
+/// <summary>Which server this process is.</summary>
+internal enum Implementation
+{
+    /// <summary>Kestrel's own socket transport and stock <c>UseStaticFiles</c>.</summary>
+    Stock,
+
+    /// <summary><c>AddZeroCopyStaticFiles()</c> + <c>UseZeroCopyStaticFiles()</c> (and the zero-copy transport once it exists).</summary>
+    ZeroCopy,
+}
+
+/// <summary>
+/// The host's switches. Everything else on the command line is handed to the host's configuration
+/// unchanged, so any library setting can be passed as <c>--ZeroCopyStaticFiles:Key=value</c>.
+/// </summary>
+internal sealed record HostArguments(
+    Implementation Implementation,
+    string Mode,
+    bool Cache,
+    string Root,
+    int Port,
+    string? Fault,
+    string[] Remaining)
+{
+    public const string Usage =
+        "usage: ZeroCopy.AspNetCore.PerfHost --root DIR [--impl stock|zerocopy] [--mode Auto|SendFile|Splice|Stream]\n" +
+        "                                    [--cache on|off] [--port N (0 = ephemeral)] [--fault status|length|abort]\n" +
+        "                                    [--Config:Key=value ...]";
+
+    public static HostArguments Parse(string[] args)
+    {
+        var implementation = Implementation.ZeroCopy;
+        var mode = "Auto";
+        var cache = false;
+        string? root = null;
+        var port = 0;
+        string? fault = null;
+        var remaining = new List<string>();
+
+        for (var i = 0; i < args.Length; i++)
+        {
+            var (name, inlineValue) = Split(args[i]);
+            switch (name)
+            {
+                case "--impl":
+                    implementation = Value(args, ref i, name, inlineValue).ToUpperInvariant() switch
+                    {
+                        "STOCK" => Implementation.Stock,
+                        "ZEROCOPY" or "OURS" => Implementation.ZeroCopy,
+                        var other => throw new ArgumentException($"--impl: '{other}' is not stock or zerocopy."),
+                    };
+                    break;
+                case "--mode":
+                    // Passed to the library as configuration, which validates it (names only).
+                    mode = Value(args, ref i, name, inlineValue);
+                    break;
+                case "--cache":
+                    cache = Value(args, ref i, name, inlineValue).ToUpperInvariant() switch
+                    {
+                        "ON" or "TRUE" => true,
+                        "OFF" or "FALSE" => false,
+                        var other => throw new ArgumentException($"--cache: '{other}' is not on or off."),
+                    };
+                    break;
+                case "--root":
+                    root = Path.GetFullPath(Value(args, ref i, name, inlineValue));
+                    break;
+                case "--port":
+                    var text = Value(args, ref i, name, inlineValue);
+                    if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out port) || port > 65535)
+                    {
+                        throw new ArgumentException($"--port: '{text}' is not a port number.");
+                    }
+
+                    break;
+                case "--fault":
+                    fault = Value(args, ref i, name, inlineValue);
+                    if (!FaultInjection.IsKnown(fault))
+                    {
+                        throw new ArgumentException($"--fault: '{fault}' is not one of {FaultInjection.Kinds}.");
+                    }
+
+                    break;
+                default:
+                    remaining.Add(args[i]);
+                    break;
+            }
+        }
+
+        if (root is null)
+        {
+            throw new ArgumentException("--root is required.");
+        }
+
+        if (!Directory.Exists(root))
+        {
+            throw new ArgumentException($"--root: the directory '{root}' does not exist.");
+        }
+
+        if (implementation == Implementation.Stock && (cache || !string.Equals(mode, "Auto", StringComparison.OrdinalIgnoreCase)))
+        {
+            throw new ArgumentException("--mode and --cache apply to --impl zerocopy only.");
+        }
+
+        return new HostArguments(implementation, mode, cache, root, port, fault, [.. remaining]);
+    }
+
+    private static (string Name, string? Value) Split(string arg)
+    {
+        var equals = arg.IndexOf('=', StringComparison.Ordinal);
+        return arg.StartsWith("--", StringComparison.Ordinal) && equals > 0 && IsOwn(arg[..equals])
+            ? (arg[..equals], arg[(equals + 1)..])
+            : (arg, null);
+    }
+
+    private static bool IsOwn(string name) => name is "--impl" or "--mode" or "--cache" or "--root" or "--port" or "--fault";
+
+    private static string Value(string[] args, ref int i, string name, string? inlineValue)
+    {
+        if (inlineValue is not null)
+        {
+            return inlineValue;
+        }
+
+        if (i + 1 >= args.Length)
+        {
+            throw new ArgumentException($"{name} needs a value.");
+        }
+
+        return args[++i];
+    }
+}

@@ -1,0 +1,109 @@
+using System.Net;
+using System.Runtime;
+using System.Runtime.InteropServices;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.FileProviders;
+using ZeroCopy.AspNetCore.PerfHost;
+
+// The server measured by perf/run.sh. One process is one server: stock Kestrel + UseStaticFiles, or
+// ZeroCopy.AspNetCore with a mode and the hot cache on or off, serving --root on 127.0.0.1. When it
+// listens it prints one line starting with "PERFHOST READY" on stdout; the harness waits for it.
+HostArguments arguments;
+try
+{
+    arguments = HostArguments.Parse(args);
+}
+catch (ArgumentException ex)
+{
+    Console.Error.WriteLine(ex.Message);
+    Console.Error.WriteLine(HostArguments.Usage);
+    return 2;
+}
+
+var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+{
+    Args = arguments.Remaining,
+    ContentRootPath = AppContext.BaseDirectory,
+});
+
+// Warnings only: logging per request would measure the logger. Command-line configuration
+// (arguments.Remaining) is added after this and can still lower the level.
+builder.Configuration.AddInMemoryCollection([new("Logging:LogLevel:Default", "Warning")]);
+builder.Configuration.AddCommandLine(arguments.Remaining);
+builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, arguments.Port));
+
+StrategyCounters? counters = null;
+if (arguments.Implementation == Implementation.ZeroCopy)
+{
+    var settings = new List<KeyValuePair<string, string?>>
+    {
+        new("ZeroCopyStaticFiles:Root", arguments.Root),
+        new("ZeroCopyStaticFiles:Mode", arguments.Mode),
+    };
+    // The hot cache's switch is always set: a mode server must measure its mode, whatever the
+    // cache's default. Until the cache exists the library logs these keys as unknown (a warning the
+    // harness quotes) and serves without it.
+    settings.Add(new("ZeroCopyStaticFiles:Cache:Enabled", arguments.Cache ? "true" : "false"));
+    if (arguments.Cache)
+    {
+        settings.Add(new("ZeroCopyStaticFiles:Cache:MinHits", "1"));
+        settings.Add(new("ZeroCopyStaticFiles:Cache:MaxFileBytes", "1048576"));
+    }
+
+    // Inserted before the command line so --ZeroCopyStaticFiles:... on the command line wins.
+    builder.Configuration.Sources.Insert(builder.Configuration.Sources.Count - 1, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource { InitialData = settings });
+    builder.Services.AddZeroCopyStaticFiles();
+    counters = new StrategyCounters();
+}
+
+var app = builder.Build();
+
+if (arguments.Fault is { } fault)
+{
+    app.Use(FaultInjection.Create(fault));
+}
+
+app.Use(next => context =>
+{
+    var path = context.Request.Path;
+    if (path.Equals(Plaintext.Path, StringComparison.Ordinal))
+    {
+        return Plaintext.WriteAsync(context);
+    }
+
+    if (path.Equals(StrategyCounters.Path, StringComparison.Ordinal))
+    {
+        return counters is null ? Results.NotFound().ExecuteAsync(context) : counters.WriteAsync(context);
+    }
+
+    return next(context);
+});
+
+if (arguments.Implementation == Implementation.Stock)
+{
+    app.UseStaticFiles(new StaticFileOptions { FileProvider = new PhysicalFileProvider(arguments.Root) });
+}
+else
+{
+    app.UseZeroCopyStaticFiles();
+}
+
+await app.StartAsync();
+
+var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()
+    ?? throw new InvalidOperationException("Kestrel reported no address.");
+#if DEBUG
+const string Configuration = "Debug";
+#else
+const string Configuration = "Release";
+#endif
+Console.WriteLine(
+    $"PERFHOST READY url={address} pid={Environment.ProcessId} impl={arguments.Implementation} mode={arguments.Mode} " +
+    $"cache={(arguments.Cache ? "on" : "off")} fault={arguments.Fault ?? "none"} configuration={Configuration} gc={(GCSettings.IsServerGC ? "server" : "workstation")} " +
+    $"runtime={RuntimeInformation.FrameworkDescription.Replace(' ', '-')}");
+Console.Out.Flush();
+
+await app.WaitForShutdownAsync();
+counters?.Dispose();
+return 0;

@@ -85,6 +85,40 @@ public sealed class ZeroCopyStaticFilesOptions
     public ZeroCopyCacheOptions Cache { get; set; } = new();
 
     /// <summary>
+    /// Most ranges one request may ask for: a Range header with 2 to <see cref="MaxRanges"/> ranges
+    /// is answered 206 <c>multipart/byteranges</c>; more ranges, or ranges that add up to more than
+    /// the file, are answered 200 with the whole file. 1 keeps stock's behaviour (several ranges →
+    /// 200).
+    /// </summary>
+    /// <remarks>Defaults to 16.</remarks>
+    public int MaxRanges { get; set; } = 16;
+
+    /// <summary>
+    /// <c>Cache-Control</c> values by file: the first rule whose <see cref="CacheControlRule.Match"/>
+    /// matches the request's file path wins; when none does, <see cref="CacheControl"/> applies.
+    /// </summary>
+    /// <remarks>Defaults to empty.</remarks>
+    [SuppressMessage("Usage", "CA2227:Collection properties should be read only", Justification = "Bound from configuration and replaced wholesale in code.")]
+    public IList<CacheControlRule> CacheControlRules { get; set; } = [];
+
+    /// <summary>How ETags are computed (section <c>ZeroCopyStaticFiles:ETag</c>).</summary>
+    public ZeroCopyETagOptions ETag { get; set; } = new();
+
+    /// <summary>Precompressed siblings such as <c>app.js.br</c> (section <c>ZeroCopyStaticFiles:Precompressed</c>).</summary>
+    public ZeroCopyPrecompressedOptions Precompressed { get; set; } = new();
+
+    /// <summary>Default documents for directory requests (section <c>ZeroCopyStaticFiles:DefaultDocuments</c>).</summary>
+    public ZeroCopyDefaultDocumentsOptions DefaultDocuments { get; set; } = new();
+
+    /// <summary>
+    /// A file (path relative to the root, for example <c>index.html</c>) served for GET/HEAD requests
+    /// under the request path that match no file and whose last segment has no extension: the
+    /// fallback of a single-page application, like <c>MapFallbackToFile</c>.
+    /// </summary>
+    /// <remarks>Defaults to <see langword="null"/>: no fallback, the next middleware runs.</remarks>
+    public string? FallbackFile { get; set; }
+
+    /// <summary>
     /// Problems found while reading the configuration section (values that do not parse).
     /// They are reported together with the validation errors.
     /// </summary>

@@ -2,32 +2,17 @@ namespace ZeroCopy.AspNetCore;
 
 /// <summary>
 /// Options of the zero-copy Kestrel transport (<c>UseZeroCopyTransport</c>, also installed by
-/// <c>AddZeroCopyStaticFiles</c>). The defaults are those of Kestrel's socket transport.
+/// <c>AddZeroCopyStaticFiles</c>) that Kestrel's socket transport does not have.
 /// </summary>
+/// <remarks>
+/// Socket settings come from Kestrel's own <c>SocketTransportOptions</c>
+/// (<c>builder.WebHost.UseSockets(o => ...)</c> or <c>services.Configure&lt;SocketTransportOptions&gt;</c>):
+/// Backlog, NoDelay, MaxReadBufferSize, MaxWriteBufferSize, IOQueueCount,
+/// WaitForDataBeforeAllocatingBuffer, UnsafePreferInlineScheduling and CreateBoundListenSocket apply
+/// to this transport exactly as to Kestrel's, so swapping transports keeps an application's tuning.
+/// </remarks>
 public sealed class ZeroCopyTransportOptions
 {
-    /// <summary>The listen backlog.</summary>
-    /// <remarks>Defaults to 512.</remarks>
-    public int Backlog { get; set; } = 512;
-
-    /// <summary>Disable Nagle's algorithm (TCP_NODELAY) on TCP connections.</summary>
-    /// <remarks>Defaults to <see langword="true"/>.</remarks>
-    public bool NoDelay { get; set; } = true;
-
-    /// <summary>
-    /// Bytes received but not yet read by Kestrel after which the transport stops reading from the
-    /// socket. <see langword="null"/> or 0: no limit.
-    /// </summary>
-    /// <remarks>Defaults to 1 MiB.</remarks>
-    public long? MaxReadBufferSize { get; set; } = 1024 * 1024;
-
-    /// <summary>
-    /// Response bytes written by Kestrel but not yet sent after which Kestrel's flushes wait. File
-    /// regions are not buffered and do not count. <see langword="null"/> or 0: no limit.
-    /// </summary>
-    /// <remarks>Defaults to 64 KiB.</remarks>
-    public long? MaxWriteBufferSize { get; set; } = 64 * 1024;
-
     /// <summary>
     /// File regions (file bodies queued for sendfile/splice) one connection may have waiting before
     /// Kestrel's flushes wait; bounds the open files a pipelining client can pin.
@@ -35,17 +20,16 @@ public sealed class ZeroCopyTransportOptions
     /// <remarks>Defaults to 16.</remarks>
     public int MaxQueuedRegions { get; set; } = 16;
 
-    /// <summary>Number of I/O queues that schedule socket completions.</summary>
-    /// <remarks>Defaults to the processor count, at most 16.</remarks>
-    public int IOQueueCount { get; set; } = Transport.IOQueue.DefaultCount;
-
-    /// <summary>Wait for data with a zero-byte receive before renting a receive buffer.</summary>
-    /// <remarks>Defaults to <see langword="true"/>.</remarks>
-    public bool WaitForDataBeforeAllocatingBuffer { get; set; } = true;
-
     /// <summary>Capacity requested for each splice pipe (F_SETPIPE_SZ); the kernel may grant less.</summary>
     /// <remarks>Defaults to 1 MiB.</remarks>
     public int SplicePipeSize { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// Aborted connections end with FIN instead of RST, as Kestrel's socket transport does when the
+    /// AppContext switch <c>Microsoft.AspNetCore.Server.Kestrel.FinOnError</c> is set (the default
+    /// here is read from that switch).
+    /// </summary>
+    internal bool FinOnError { get; set; } = AppContext.TryGetSwitch("Microsoft.AspNetCore.Server.Kestrel.FinOnError", out var finOnError) && finOnError;
 
     /// <summary>Test seam: the syscalls of the zero-copy engines.</summary>
     internal Native.ZeroCopySyscalls? Syscalls { get; set; }

@@ -30,7 +30,8 @@ internal static class RegionBodyWriter
         ZeroCopyMode mode,
         ResponseStrategy? countAs,
         string? path,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        bool countsAsResponse = true)
     {
         var response = context.Response;
         var writer = response.BodyWriter;
@@ -51,7 +52,7 @@ internal static class RegionBodyWriter
         }
 
         var rate = context.Features.Get<IHttpMinResponseDataRateFeature>()?.MinDataRate;
-        var region = new FileRegion(new SafeFileHandle(duplicate, ownsHandle: true), offset, count, mode, rate, path) { CountAs = countAs };
+        var region = new FileRegion(new SafeFileHandle(duplicate, ownsHandle: true), offset, count, mode, rate, path) { CountAs = countAs, CountsAsResponse = countsAsResponse };
         try
         {
             connection.BeginRegion(region);
@@ -82,6 +83,11 @@ internal static class RegionBodyWriter
 
         // Kestrel does not flush advance-only bytes when the response ends.
         await writer.FlushAsync(cancellationToken);
+
+        // Wait as a write of these bytes would have waited on the output pipe: until at most
+        // MaxWriteBufferSize of them is unsent. A request that ends earlier would end Kestrel's
+        // RequestAborted and request-duration accounting before the body left.
+        await region.Released.WaitAsync(cancellationToken);
         return true;
     }
 }

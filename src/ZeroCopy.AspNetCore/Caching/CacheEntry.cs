@@ -4,6 +4,9 @@ using ZeroCopy.AspNetCore.StaticFiles;
 
 namespace ZeroCopy.AspNetCore.Caching;
 
+/// <summary>What a request asks for: a path below the root and a representation (0: the file itself, n: the n-th precompressed encoding).</summary>
+internal readonly record struct CacheKey(string Path, byte Variant);
+
 /// <summary>
 /// A cached file version: its snapshot or its open descriptor. Reference counted: the cache holds
 /// one reference, each request using it another; the descriptor and the snapshot are released when
@@ -14,9 +17,10 @@ internal sealed class CacheEntry
     private int _references = 1;
     private int _revalidating;
 
-    public CacheEntry(string key, FileVersion version, SafeFileHandle? handle, MemfdSnapshot? snapshot, IChangeToken? changeToken, long now)
+    public CacheEntry(CacheKey key, string filePath, FileVersion version, SafeFileHandle? handle, MemfdSnapshot? snapshot, IChangeToken? changeToken, long now)
     {
         Key = key;
+        FilePath = filePath;
         Version = version;
         Handle = handle;
         Snapshot = snapshot;
@@ -25,7 +29,10 @@ internal sealed class CacheEntry
         LastAccess = now;
     }
 
-    public string Key { get; }
+    public CacheKey Key { get; }
+
+    /// <summary>The path of the file below the root (a precompressed sibling's own path).</summary>
+    public string FilePath { get; }
 
     public FileVersion Version { get; }
 

@@ -33,12 +33,14 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
 {
     private static int s_lastId;
 
-    private readonly ConcurrentDictionary<string, CacheEntry> _entries = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, int> _candidates = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<CacheKey, CacheEntry> _entries = new();
+    private readonly ConcurrentDictionary<CacheKey, int> _candidates = new();
+    private readonly ConcurrentDictionary<CacheKey, long> _missing = new();
     private readonly Lock _evictionLock = new();
     private readonly ZeroCopyCacheOptions _options;
     private readonly RootDirectory _root;
     private readonly IFileProvider _provider;
+    private readonly ETagFactory _etags;
     private readonly long _keepDescriptorFrom;
     private readonly ZeroCopyMetrics _metrics;
     private readonly long _revalidateTicks;
@@ -51,13 +53,15 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
     /// <param name="options">Limits and timings.</param>
     /// <param name="root">Opens and re-checks files below the root.</param>
     /// <param name="provider">The site's provider, for change tokens and file infos.</param>
+    /// <param name="etags">Describes new versions found by revalidation.</param>
     /// <param name="keepDescriptorFrom">Snapshots of at least this many bytes keep their memfd for sendfile.</param>
     /// <param name="metrics">Counts hits, misses, admissions and evictions.</param>
-    public FileCache(ZeroCopyCacheOptions options, RootDirectory root, IFileProvider provider, long keepDescriptorFrom, ZeroCopyMetrics metrics)
+    public FileCache(ZeroCopyCacheOptions options, RootDirectory root, IFileProvider provider, ETagFactory etags, long keepDescriptorFrom, ZeroCopyMetrics metrics)
     {
         _options = options;
         _root = root;
         _provider = provider;
+        _etags = etags;
         _keepDescriptorFrom = keepDescriptorFrom;
         _metrics = metrics;
         _revalidateTicks = (long)(options.RevalidateAfter.TotalSeconds * Stopwatch.Frequency);
@@ -78,11 +82,17 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
     public long SnapshotBytes => Interlocked.Read(ref _snapshotBytes);
 
     /// <summary>A fresh entry with a reference taken for the caller, or null (a miss).</summary>
-    public CacheEntry? TryGet(string key)
+    /// <param name="key">Path and representation.</param>
+    /// <param name="countMiss">False for probes of precompressed siblings, which most files do not have.</param>
+    public CacheEntry? TryGet(in CacheKey key, bool countMiss = true)
     {
         if (!_entries.TryGetValue(key, out var entry))
         {
-            _metrics.CacheMiss();
+            if (countMiss)
+            {
+                _metrics.CacheMiss();
+            }
+
             return null;
         }
 
@@ -94,7 +104,11 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
 
         if (entry is null || !entry.TryAcquire())
         {
-            _metrics.CacheMiss();
+            if (countMiss)
+            {
+                _metrics.CacheMiss();
+            }
+
             return null;
         }
 
@@ -108,7 +122,7 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
     /// request. Returns the new entry with a reference taken for the caller, or null. The caller's
     /// descriptor stays the caller's.
     /// </summary>
-    public CacheEntry? Offer(string key, FileVersion version, SafeFileHandle handle)
+    public CacheEntry? Offer(in CacheKey key, string filePath, FileVersion version, SafeFileHandle handle)
     {
         if (_disposed || version.Identity is not { } identity)
         {
@@ -128,7 +142,8 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
         }
 
         _candidates.TryRemove(key, out _);
-        var entry = Build(key, version, handle, identity, version.ObservedAt);
+        _missing.TryRemove(key, out _);
+        var entry = Build(key, filePath, version, handle, identity, version.ObservedAt);
         if (entry is null)
         {
             return null;
@@ -147,17 +162,34 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
         return entry.TryAcquire() ? entry : null;
     }
 
-    private CacheEntry? Build(string key, FileVersion version, SafeFileHandle handle, in FileStatus identity, long now)
+    /// <summary>
+    /// True when <paramref name="key"/> was looked up and did not exist less than RevalidateAfter
+    /// ago: precompressed siblings are probed on every request, and most files have none.
+    /// </summary>
+    public bool IsKnownMissing(in CacheKey key)
+        => _missing.TryGetValue(key, out var since) && Stopwatch.GetTimestamp() - since <= _revalidateTicks;
+
+    public void MarkMissing(in CacheKey key)
     {
-        var token = Watch(key);
+        if (_missing.Count > _options.MaxEntries * 4)
+        {
+            _missing.Clear();
+        }
+
+        _missing[key] = Stopwatch.GetTimestamp();
+    }
+
+    private CacheEntry? Build(CacheKey key, string filePath, FileVersion version, SafeFileHandle handle, in FileStatus identity, long now)
+    {
+        var token = Watch(filePath);
         if (version.Length <= _options.MaxFileBytes)
         {
             var snapshot = MemfdSnapshot.TryCreate(handle, identity, _memfdName, keepDescriptor: version.Length >= _keepDescriptorFrom && version.Length > 0);
-            return snapshot is null ? null : new CacheEntry(key, version, snapshot.Descriptor, snapshot, token, now);
+            return snapshot is null ? null : new CacheEntry(key, filePath, version, snapshot.Descriptor, snapshot, token, now);
         }
 
         var copy = Interop.Duplicate(handle, out _);
-        return copy < 0 ? null : new CacheEntry(key, version, new SafeFileHandle(copy, ownsHandle: true), null, token, now);
+        return copy < 0 ? null : new CacheEntry(key, filePath, version, new SafeFileHandle(copy, ownsHandle: true), null, token, now);
     }
 
     /// <summary>Checks a stale entry against the file; returns the entry to use, or null.</summary>
@@ -185,7 +217,7 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
                 {
                     if (tokenFired)
                     {
-                        entry.ChangeToken = Watch(entry.Key);
+                        entry.ChangeToken = Watch(entry.FilePath);
                     }
 
                     entry.ValidatedAt = now;
@@ -194,9 +226,9 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
 
                 // A new version: describe it afresh and take its place; responses in flight keep
                 // the old entry until they release it.
-                var info = _provider.GetFileInfo(entry.Key);
-                var version = new FileVersion(info, entry.Version.ContentType, status.Size, status.LastWriteTimeUtc, status);
-                var replacement = Build(entry.Key, version, handle!, status, now);
+                var info = _provider.GetFileInfo(entry.FilePath);
+                var version = _etags.Describe(info, entry.FilePath, entry.Version.ContentType, entry.Version.ContentEncoding, status, handle!);
+                var replacement = Build(entry.Key, entry.FilePath, version, handle!, status, now);
                 if (replacement is null || !_entries.TryUpdate(entry.Key, replacement, entry))
                 {
                     if (replacement is not null)
@@ -222,7 +254,7 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
         }
     }
 
-    private IChangeToken? Watch(string key)
+    private IChangeToken? Watch(string filePath)
     {
         if (_watchUnavailable)
         {
@@ -231,7 +263,7 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
 
         try
         {
-            var token = _provider.Watch(key.TrimStart('/'));
+            var token = _provider.Watch(filePath.TrimStart('/'));
             return token is NullChangeToken ? null : token;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or PlatformNotSupportedException or ArgumentException)
@@ -280,7 +312,7 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
     /// <returns>True when this call removed the entry.</returns>
     private bool Remove(CacheEntry entry)
     {
-        if (!_entries.TryRemove(new KeyValuePair<string, CacheEntry>(entry.Key, entry)))
+        if (!_entries.TryRemove(new KeyValuePair<CacheKey, CacheEntry>(entry.Key, entry)))
         {
             return false;
         }
@@ -320,5 +352,6 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
         }
 
         _candidates.Clear();
+        _missing.Clear();
     }
 }

@@ -78,6 +78,28 @@ internal sealed class ConfigurationSectionReader : IConfigureOptions<ZeroCopySta
                 case "CACHE":
                     ReadCache(child, options);
                     break;
+                case "MAXRANGES":
+                    if (TryInt64(child, options, out var maxRanges) && FitsInt32(child, options, maxRanges))
+                    {
+                        options.MaxRanges = (int)maxRanges;
+                    }
+
+                    break;
+                case "CACHECONTROLRULES":
+                    options.CacheControlRules = ReadRules(child, options);
+                    break;
+                case "ETAG":
+                    ReadETag(child, options);
+                    break;
+                case "PRECOMPRESSED":
+                    ReadPrecompressed(child, options);
+                    break;
+                case "DEFAULTDOCUMENTS":
+                    ReadDefaultDocuments(child, options);
+                    break;
+                case "FALLBACKFILE":
+                    options.FallbackFile = NullIfEmpty(child.Value);
+                    break;
                 default:
                     options.UnknownKeys.Add(child.Path);
                     break;
@@ -139,6 +161,123 @@ internal sealed class ConfigurationSectionReader : IConfigureOptions<ZeroCopySta
                     break;
             }
         }
+    }
+
+    private static List<CacheControlRule> ReadRules(IConfigurationSection section, ZeroCopyStaticFilesOptions options)
+    {
+        var rules = new List<CacheControlRule>();
+        foreach (var item in section.GetChildren())
+        {
+            var rule = new CacheControlRule();
+            foreach (var field in item.GetChildren())
+            {
+                switch (field.Key.ToUpperInvariant())
+                {
+                    case "MATCH":
+                        rule.Match = field.Value?.Trim() ?? string.Empty;
+                        break;
+                    case "CACHECONTROL":
+                        rule.CacheControl = field.Value?.Trim() ?? string.Empty;
+                        break;
+                    default:
+                        options.UnknownKeys.Add(field.Path);
+                        break;
+                }
+            }
+
+            rules.Add(rule);
+        }
+
+        return rules;
+    }
+
+    private static void ReadETag(IConfigurationSection section, ZeroCopyStaticFilesOptions options)
+    {
+        foreach (var child in section.GetChildren())
+        {
+            switch (child.Key.ToUpperInvariant())
+            {
+                case "MODE":
+                    if (TryEnum<ETagMode>(child, options, out var mode))
+                    {
+                        options.ETag.Mode = mode;
+                    }
+
+                    break;
+                case "MANIFEST":
+                    options.ETag.Manifest = NullIfEmpty(child.Value);
+                    break;
+                default:
+                    options.UnknownKeys.Add(child.Path);
+                    break;
+            }
+        }
+    }
+
+    private static void ReadPrecompressed(IConfigurationSection section, ZeroCopyStaticFilesOptions options)
+    {
+        foreach (var child in section.GetChildren())
+        {
+            switch (child.Key.ToUpperInvariant())
+            {
+                case "ENABLED":
+                    if (TryBool(child, options, out var enabled))
+                    {
+                        options.Precompressed.Enabled = enabled;
+                    }
+
+                    break;
+                case "ENCODINGS":
+                    options.Precompressed.Encodings = Strings(child);
+                    break;
+                default:
+                    options.UnknownKeys.Add(child.Path);
+                    break;
+            }
+        }
+    }
+
+    private static void ReadDefaultDocuments(IConfigurationSection section, ZeroCopyStaticFilesOptions options)
+    {
+        foreach (var child in section.GetChildren())
+        {
+            switch (child.Key.ToUpperInvariant())
+            {
+                case "ENABLED":
+                    if (TryBool(child, options, out var enabled))
+                    {
+                        options.DefaultDocuments.Enabled = enabled;
+                    }
+
+                    break;
+                case "FILENAMES":
+                    options.DefaultDocuments.FileNames = Strings(child);
+                    break;
+                default:
+                    options.UnknownKeys.Add(child.Path);
+                    break;
+            }
+        }
+    }
+
+    /// <summary>A configuration array (children 0, 1, ...) or a comma-separated value.</summary>
+    private static List<string> Strings(IConfigurationSection section)
+    {
+        if (section.Value is { } single)
+        {
+            return [.. single.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+        }
+
+        var values = new List<string>();
+        foreach (var child in section.GetChildren())
+        {
+            if (!string.IsNullOrWhiteSpace(child.Value))
+            {
+                values.Add(child.Value.Trim());
+            }
+        }
+
+        return values;
     }
 
     private static bool FitsInt32(IConfigurationSection child, ZeroCopyStaticFilesOptions options, long value)

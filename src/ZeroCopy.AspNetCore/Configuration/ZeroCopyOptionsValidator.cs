@@ -102,7 +102,75 @@ internal static class ZeroCopyOptionsValidator
             errors.Add($"{Section}:Cache:RevalidateAfter: {cache.RevalidateAfter} must not be negative.");
         }
 
+        ValidateFeatures(options, contentRootPath, errors);
         return errors;
+    }
+
+    /// <summary>The encodings precompressed siblings may have, with their file suffixes.</summary>
+    public static readonly IReadOnlyDictionary<string, string> KnownEncodings = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["br"] = ".br",
+        ["gzip"] = ".gz",
+        ["zstd"] = ".zst",
+    };
+
+    private static void ValidateFeatures(ZeroCopyStaticFilesOptions options, string contentRootPath, List<string> errors)
+    {
+        if (options.MaxRanges is < 1 or > 1000)
+        {
+            errors.Add($"{Section}:MaxRanges: {options.MaxRanges} must be between 1 and 1000.");
+        }
+
+        for (var i = 0; i < options.CacheControlRules.Count; i++)
+        {
+            var rule = options.CacheControlRules[i];
+            if (string.IsNullOrWhiteSpace(rule.Match))
+            {
+                errors.Add($"{Section}:CacheControlRules:{i}:Match: a glob or an extension is required.");
+            }
+
+            if (!CacheControlHeaderValue.TryParse(rule.CacheControl, out _))
+            {
+                errors.Add($"{Section}:CacheControlRules:{i}:CacheControl: '{rule.CacheControl}' is not a valid Cache-Control value.");
+            }
+        }
+
+        if (!Enum.IsDefined(options.ETag.Mode))
+        {
+            errors.Add($"{Section}:ETag:Mode: {(int)options.ETag.Mode} is not one of {string.Join(", ", Enum.GetNames<ETagMode>())}.");
+        }
+
+        if (options.ETag.Manifest is { } manifest && !File.Exists(Path.GetFullPath(Path.Combine(contentRootPath, manifest))))
+        {
+            errors.Add($"{Section}:ETag:Manifest: the file '{Path.GetFullPath(Path.Combine(contentRootPath, manifest))}' does not exist.");
+        }
+
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var encoding in options.Precompressed.Encodings)
+        {
+            if (!KnownEncodings.ContainsKey(encoding))
+            {
+                errors.Add($"{Section}:Precompressed:Encodings: '{encoding}' is not one of {string.Join(", ", KnownEncodings.Keys)}.");
+            }
+            else if (!seen.Add(encoding))
+            {
+                errors.Add($"{Section}:Precompressed:Encodings: '{encoding}' is listed twice.");
+            }
+        }
+
+        foreach (var name in options.DefaultDocuments.FileNames)
+        {
+            if (string.IsNullOrWhiteSpace(name) || name.AsSpan().IndexOfAny('/', '\\') >= 0)
+            {
+                errors.Add($"{Section}:DefaultDocuments:FileNames: '{name}' is not a file name.");
+            }
+        }
+
+        if (options.FallbackFile is { } fallback
+            && (Path.IsPathRooted(fallback.TrimStart('/')) || fallback.Split('/', '\\').Any(s => s == "..")))
+        {
+            errors.Add($"{Section}:FallbackFile: '{fallback}' must be a path inside the root.");
+        }
     }
 
     /// <summary>The absolute directory a configured <c>Root</c> names.</summary>

@@ -116,6 +116,15 @@ internal sealed class ZeroCopyMetrics : IDisposable
         }
     }
 
+    /// <summary>Body bytes of a response counted elsewhere (the parts of a multipart response).</summary>
+    public void BytesSent(ResponseStrategy strategy, long bytes)
+    {
+        if (bytes > 0)
+        {
+            _bytes.Add(bytes, new KeyValuePair<string, object?>(StrategyTag, strategy.Name()));
+        }
+    }
+
     public void Fallback(FallbackReason reason)
         => _fallbacks.Add(1, new KeyValuePair<string, object?>(ReasonTag, reason.Name()));
 

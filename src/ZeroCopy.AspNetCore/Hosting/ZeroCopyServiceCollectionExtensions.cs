@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
@@ -71,6 +72,7 @@ public static class ZeroCopyServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IConnectionListenerFactory, ZeroCopyTransportFactory>(static sp =>
             new ZeroCopyTransportFactory(
                 sp.GetRequiredService<IOptions<ZeroCopyTransportOptions>>(),
+                sp.GetRequiredService<IOptions<SocketTransportOptions>>(),
                 sp.GetRequiredService<ILoggerFactory>(),
                 sp.GetRequiredService<ZeroCopyMetrics>(),
                 sp.GetService<IMemoryPoolFactory<byte>>())));

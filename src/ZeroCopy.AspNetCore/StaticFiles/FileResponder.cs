@@ -5,7 +5,7 @@ using ZeroCopy.AspNetCore.Diagnostics;
 
 namespace ZeroCopy.AspNetCore.StaticFiles;
 
-/// <summary>Writes the status and headers of a file response, as stock does.</summary>
+/// <summary>Writes the status and headers of a file response, as stock does, plus Vary/Content-Encoding for precompressed files.</summary>
 internal readonly struct FileResponder
 {
     private readonly HttpContext _context;
@@ -13,14 +13,16 @@ internal readonly struct FileResponder
     private readonly FileVersion _file;
     private readonly string _subPath;
     private readonly ILogger _logger;
+    private readonly bool _vary;
 
-    public FileResponder(HttpContext context, StaticFileSite site, FileVersion file, string subPath, ILogger logger)
+    public FileResponder(HttpContext context, StaticFileSite site, FileVersion file, string subPath, ILogger logger, bool vary = false)
     {
         _context = context;
         _site = site;
         _file = file;
         _subPath = subPath;
         _logger = logger;
+        _vary = vary;
     }
 
     /// <summary>A response without a body of its own: HEAD 200, 304, 412.</summary>
@@ -30,7 +32,9 @@ internal readonly struct FileResponder
         return ApplyHeadersAsync(statusCode);
     }
 
-    public Task ApplyHeadersAsync(int statusCode)
+    /// <param name="statusCode">200, 206, 304, 412 or 416.</param>
+    /// <param name="contentType">Replaces the file's content type (multipart/byteranges).</param>
+    public Task ApplyHeadersAsync(int statusCode, string? contentType = null)
     {
         var response = _context.Response;
         // Only a 200 is replaced, so a status set earlier (a re-executed error page) survives.
@@ -39,22 +43,34 @@ internal readonly struct FileResponder
             response.StatusCode = statusCode;
         }
 
+        var headers = response.Headers;
         if (statusCode < 400)
         {
             // 200, 206 and 304 carry the validators; 412 and 416 do not.
-            if (!string.IsNullOrEmpty(_file.ContentType))
+            contentType ??= _file.ContentType;
+            if (!string.IsNullOrEmpty(contentType))
             {
-                response.ContentType = _file.ContentType;
+                response.ContentType = contentType;
             }
 
-            var headers = response.Headers;
             headers.LastModified = _file.LastModifiedText;
             headers.ETag = _file.ETagText;
             headers.AcceptRanges = "bytes";
-            if (_site.CacheControl is { } cacheControl)
+            if (_site.CacheControlRules.For(_subPath) is { } cacheControl)
             {
                 headers.CacheControl = cacheControl;
             }
+
+            if (_file.ContentEncoding is { } encoding && statusCode != StatusCodes.Status304NotModified)
+            {
+                headers.ContentEncoding = encoding;
+            }
+        }
+
+        if (_vary)
+        {
+            // The representation was chosen by Accept-Encoding (RFC 9110 §12.5.5).
+            headers.Vary = "Accept-Encoding";
         }
 
         if (statusCode == StatusCodes.Status200OK)

@@ -4,8 +4,14 @@ using Microsoft.Net.Http.Headers;
 
 namespace ZeroCopy.AspNetCore.StaticFiles;
 
+/// <summary>One satisfiable byte range of a file.</summary>
+internal readonly record struct ByteRange(long Start, long Length)
+{
+    public long Last => Start + Length - 1;
+}
+
 /// <summary>What the Range and If-Range headers ask of a GET.</summary>
-internal readonly record struct RangeSelection(RangeKind Kind, long Start, long Length)
+internal readonly record struct RangeSelection(RangeKind Kind, long Start, long Length, ByteRange[]? Parts = null)
 {
     public static readonly RangeSelection Full = new(RangeKind.Full, 0, 0);
     public static readonly RangeSelection Unsatisfiable = new(RangeKind.Unsatisfiable, 0, 0);
@@ -13,24 +19,29 @@ internal readonly record struct RangeSelection(RangeKind Kind, long Start, long 
 
 internal enum RangeKind : byte
 {
-    /// <summary>Send the whole file (no Range, a Range that does not parse, several ranges, or If-Range false).</summary>
+    /// <summary>Send the whole file (no Range, a Range that does not parse, too many ranges, or If-Range false).</summary>
     Full,
     /// <summary>206 with one range.</summary>
     Single,
+    /// <summary>206 multipart/byteranges with <see cref="RangeSelection.Parts"/>.</summary>
+    Multiple,
     /// <summary>416 with <c>Content-Range: bytes */length</c>.</summary>
     Unsatisfiable,
 }
 
 /// <summary>
-/// Range handling with the semantics of stock StaticFileMiddleware (RFC 9110 §14.2): one
-/// <c>bytes</c> range is served as 206; a Range header that does not parse is ignored; several ranges
-/// are answered with the full file (multipart answers come in a later version); a range that starts at
-/// or after the end, a zero-length suffix, or any range on an empty file is 416. If-Range with a
-/// validator that does not match (strong comparison, §13.1.5) turns the request into a full GET.
+/// Range handling (RFC 9110 §14.2). One range has exactly stock's semantics: a Range header that
+/// does not parse is ignored; a range that starts at or after the end, a zero-length suffix, or any
+/// range on an empty file is 416. Several ranges (when <c>MaxRanges</c> allows, else stock's 200):
+/// unsatisfiable ones are dropped (416 if none is left), overlapping and adjacent ones are coalesced
+/// and ordered, and the whole file is sent instead when more than MaxRanges remain or the requested
+/// ranges add up to more than the file (nginx and Apache do the same against range amplification).
+/// If-Range with a validator that does not match (strong comparison, §13.1.5) turns the request
+/// into a full GET.
 /// </summary>
 internal static class RangeParser
 {
-    public static RangeSelection Select(IHeaderDictionary headers, long length, DateTimeOffset lastModified, EntityTagHeaderValue etag)
+    public static RangeSelection Select(IHeaderDictionary headers, long length, DateTimeOffset lastModified, EntityTagHeaderValue etag, int maxRanges = 1)
     {
         var range = headers.Range;
         if (StringValues.IsNullOrEmpty(range))
@@ -38,7 +49,8 @@ internal static class RangeParser
             return RangeSelection.Full;
         }
 
-        if (range.Count > 1 || (range[0] ?? string.Empty).Contains(','))
+        var several = range.Count > 1 || (range[0] ?? string.Empty).Contains(',');
+        if (several && maxRanges <= 1)
         {
             return RangeSelection.Full;
         }
@@ -49,16 +61,82 @@ internal static class RangeParser
         }
 
         RangeSelection selection;
-        if (ranges.Count == 0 || length == 0)
+        if (!several)
         {
-            selection = RangeSelection.Unsatisfiable;
+            selection = ranges.Count == 0 || length == 0 ? RangeSelection.Unsatisfiable : Normalize(ranges.Single(), length);
+        }
+        else if (ranges.Count < 2)
+        {
+            // A list that is really one range ("bytes=0-1,"): stock answers 200, and so do we.
+            return RangeSelection.Full;
         }
         else
         {
-            selection = Normalize(ranges.Single(), length);
+            selection = SelectSeveral(ranges, length, maxRanges);
         }
 
         return IfRangeAllows(headers, lastModified, etag) ? selection : RangeSelection.Full;
+    }
+
+    private static RangeSelection SelectSeveral(ICollection<RangeItemHeaderValue> ranges, long length, int maxRanges)
+    {
+        if (length == 0)
+        {
+            return RangeSelection.Unsatisfiable;
+        }
+
+        var parts = new List<ByteRange>(Math.Min(ranges.Count, 64));
+        long requested = 0;
+        foreach (var item in ranges)
+        {
+            var normalized = Normalize(item, length);
+            if (normalized.Kind != RangeKind.Single)
+            {
+                continue;
+            }
+
+            requested += normalized.Length;
+            if (requested > length)
+            {
+                // More bytes than the file: cheaper and safer to send it once.
+                return RangeSelection.Full;
+            }
+
+            parts.Add(new ByteRange(normalized.Start, normalized.Length));
+        }
+
+        if (parts.Count == 0)
+        {
+            return RangeSelection.Unsatisfiable;
+        }
+
+        parts.Sort(static (a, b) => a.Start.CompareTo(b.Start));
+        var merged = new List<ByteRange>(parts.Count);
+        var current = parts[0];
+        for (var i = 1; i < parts.Count; i++)
+        {
+            var next = parts[i];
+            if (next.Start <= current.Last + 1)
+            {
+                var last = Math.Max(current.Last, next.Last);
+                current = new ByteRange(current.Start, last - current.Start + 1);
+            }
+            else
+            {
+                merged.Add(current);
+                current = next;
+            }
+        }
+
+        merged.Add(current);
+        if (merged.Count > maxRanges)
+        {
+            return RangeSelection.Full;
+        }
+
+        return merged.Count == 1
+            ? new RangeSelection(RangeKind.Single, merged[0].Start, merged[0].Length)
+            : new RangeSelection(RangeKind.Multiple, 0, 0, [.. merged]);
     }
 
     /// <summary>Clamps one range to the file; <see cref="RangeSelection.Unsatisfiable"/> when nothing of it exists.</summary>

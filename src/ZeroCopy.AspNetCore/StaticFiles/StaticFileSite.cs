@@ -33,6 +33,25 @@ internal sealed class StaticFileSite
 
     public required string? CacheControl { get; init; }
 
+    /// <summary>Cache-Control by file (rules, then <see cref="CacheControl"/>).</summary>
+    public required CacheControlRules CacheControlRules { get; init; }
+
+    public required ETagFactory ETags { get; init; }
+
+    /// <summary>2..MaxRanges ranges are answered multipart; 1 keeps stock's behaviour.</summary>
+    public required int MaxRanges { get; init; }
+
+    /// <summary>Precompressed encodings in order of preference with their file suffixes; empty when off.</summary>
+    public required (string Encoding, string Suffix)[] Precompressed { get; init; }
+
+    /// <summary>Default document names, or null when default documents are off.</summary>
+    public required string[]? DefaultDocuments { get; init; }
+
+    /// <summary>The SPA fallback file ("/index.html"), or null.</summary>
+    public required string? FallbackFile { get; init; }
+
+    public required bool RedirectToAppendTrailingSlash { get; init; }
+
     public required ZeroCopyMode Mode { get; init; }
 
     public required long MinZeroCopyBytes { get; init; }

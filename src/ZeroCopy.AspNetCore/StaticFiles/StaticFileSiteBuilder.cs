@@ -58,11 +58,17 @@ internal static class StaticFileSiteBuilder
         }
 
         var rootDirectory = provider is PhysicalFileProvider physical ? settings.RootDirectoryFor(physical.Root) : null;
+        var manifest = config.ETag.Manifest is { } m ? Path.GetFullPath(Path.Combine(settings.ContentRootPath, m)) : null;
+        var etags = new ETagFactory(config.ETag.Mode, manifest);
         FileCache? cache = null;
         if (rootDirectory is not null && config.Cache.Enabled && OperatingSystem.IsLinux())
         {
-            cache = new FileCache(config.Cache, rootDirectory, provider, keepDescriptorFrom: Math.Max(1, config.MinZeroCopyBytes), metrics);
+            cache = new FileCache(config.Cache, rootDirectory, provider, etags, keepDescriptorFrom: Math.Max(1, config.MinZeroCopyBytes), metrics);
         }
+
+        (string, string)[] precompressed = config.Precompressed.Enabled
+            ? [.. config.Precompressed.Encodings.Select(e => (e.ToLowerInvariant(), ZeroCopyOptionsValidator.KnownEncodings[e]))]
+            : [];
 
         return new StaticFileSite
         {
@@ -75,6 +81,13 @@ internal static class StaticFileSiteBuilder
             OnPrepareResponse = ReferenceEquals(code.OnPrepareResponse, s_defaults.OnPrepareResponse) ? null : code.OnPrepareResponse,
             OnPrepareResponseAsync = ReferenceEquals(code.OnPrepareResponseAsync, s_defaults.OnPrepareResponseAsync) ? null : code.OnPrepareResponseAsync,
             CacheControl = config.CacheControl,
+            CacheControlRules = new CacheControlRules(config.CacheControlRules, config.CacheControl),
+            ETags = etags,
+            MaxRanges = config.MaxRanges,
+            Precompressed = precompressed,
+            DefaultDocuments = config.DefaultDocuments.Enabled ? [.. config.DefaultDocuments.FileNames] : null,
+            FallbackFile = config.FallbackFile is { } fallback ? "/" + fallback.TrimStart('/') : null,
+            RedirectToAppendTrailingSlash = code.RedirectToAppendTrailingSlash,
             Mode = config.Mode,
             MinZeroCopyBytes = config.MinZeroCopyBytes,
             Root = rootDirectory,

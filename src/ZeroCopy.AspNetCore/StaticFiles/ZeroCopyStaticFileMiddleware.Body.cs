@@ -38,7 +38,7 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
 
     /// <summary>Returns true when the transport took the body; otherwise counts why not.</summary>
     [SupportedOSPlatform("linux")]
-    private async ValueTask<bool> TrySendRegionAsync(HttpContext context, StaticFileSite site, ResolvedFile file, long offset, long count, string subPath)
+    private async ValueTask<bool> TrySendRegionAsync(HttpContext context, StaticFileSite site, ResolvedFile file, long offset, long count, string subPath, bool countsAsResponse = true)
     {
         FallbackReason? reason;
         if (file.Handle is { } handle)
@@ -49,7 +49,7 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
                 var countAs = file.Snapshot is null ? (ResponseStrategy?)null : ResponseStrategy.HotCache;
                 try
                 {
-                    if (await RegionBodyWriter.TrySendAsync(context, connection!, handle, offset, count, site.Mode, countAs, file.Version.PhysicalPath, context.RequestAborted))
+                    if (await RegionBodyWriter.TrySendAsync(context, connection!, handle, offset, count, site.Mode, countAs, file.Version.PhysicalPath, context.RequestAborted, countsAsResponse))
                     {
                         return true;
                     }

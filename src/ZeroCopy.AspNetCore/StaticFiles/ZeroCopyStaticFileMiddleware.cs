@@ -79,18 +79,15 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
         {
             StaticFileLog.PathMismatch(_logger, subPath.Value);
         }
-        else if (site.Cache is { } cache && OperatingSystem.IsLinux() && cache.TryGet(subPath.Value!) is { } entry)
+        else if (site.Precompressed.Length == 0 && site.Cache is { } cache && OperatingSystem.IsLinux()
+            && cache.TryGet(new Caching.CacheKey(subPath.Value!, 0)) is { } entry)
         {
             // A cache hit: no content-type lookup, no open, no stat (the entry was admitted with them).
-            return ServeAsync(context, site, new ResolvedFile(entry), subPath.Value!);
-        }
-        else if (!LookupContentType(site, subPath.Value!, out var contentType))
-        {
-            StaticFileLog.FileTypeNotSupported(_logger, subPath.Value);
+            return RespondAsync(context, site, new ResolvedFile(entry), subPath.Value!, vary: false);
         }
         else
         {
-            return TryServeAsync(context, site, subPath.Value!, contentType);
+            return ServeAsync(context, site, subPath.Value!);
         }
 
         return _next(context);
@@ -112,32 +109,6 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
         return false;
     }
 
-    private Task TryServeAsync(HttpContext context, StaticFileSite site, string subPath, string? contentType)
-    {
-        var info = site.FileProvider.GetFileInfo(subPath);
-        if (!info.Exists)
-        {
-            StaticFileLog.FileNotFound(_logger, subPath);
-            return _next(context);
-        }
-
-        var file = FileResolver.Resolve(site, info, contentType, out var outcome);
-        if (file is null)
-        {
-            LogRefusal(outcome, subPath);
-            return _next(context);
-        }
-
-        if (site.Cache is { } cache && OperatingSystem.IsLinux() && file.Handle is { } handle
-            && cache.Offer(subPath, file.Version, handle) is { } admitted)
-        {
-            file.Dispose();
-            file = new ResolvedFile(admitted);
-        }
-
-        return ServeAsync(context, site, file, subPath);
-    }
-
     private void LogRefusal(OpenOutcome outcome, string subPath)
     {
         switch (outcome)
@@ -156,77 +127,6 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
                 break;
         }
     }
-
-    private async Task ServeAsync(HttpContext context, StaticFileSite site, ResolvedFile file, string subPath)
-    {
-        using var _ = file;
-        var version = file.Version;
-        var request = context.Request;
-        var responder = new FileResponder(context, site, version, subPath, _logger);
-        if (HasConditionals(request.Headers))
-        {
-            switch (Preconditions.Evaluate(request.Headers, version.ETag, version.LastModified, DateTimeOffset.UtcNow))
-            {
-                case PreconditionResult.NotModified:
-                    StaticFileLog.FileNotModified(_logger, subPath);
-                    await responder.SendStatusAsync(StatusCodes.Status304NotModified);
-                    return;
-                case PreconditionResult.PreconditionFailed:
-                    StaticFileLog.PreconditionFailed(_logger, subPath);
-                    await responder.SendStatusAsync(StatusCodes.Status412PreconditionFailed);
-                    return;
-            }
-        }
-
-        if (HttpMethods.IsHead(request.Method))
-        {
-            await responder.SendStatusAsync(StatusCodes.Status200OK);
-            return;
-        }
-
-        var range = request.Headers.Range.Count == 0
-            ? RangeSelection.Full
-            : RangeParser.Select(request.Headers, version.Length, version.LastModified, version.ETag);
-        try
-        {
-            switch (range.Kind)
-            {
-                case RangeKind.Unsatisfiable:
-                    context.Response.Headers.ContentRange = "bytes */" + version.Length.ToString(CultureInfo.InvariantCulture);
-                    await responder.ApplyHeadersAsync(StatusCodes.Status416RangeNotSatisfiable);
-                    StaticFileLog.RangeNotSatisfiable(_logger, subPath);
-                    return;
-                case RangeKind.Single:
-                    var last = range.Start + range.Length - 1;
-                    context.Response.Headers.ContentRange = string.Create(CultureInfo.InvariantCulture, $"bytes {range.Start}-{last}/{version.Length}");
-                    context.Response.ContentLength = range.Length;
-                    SetCompressionMode(context, site);
-                    await responder.ApplyHeadersAsync(StatusCodes.Status206PartialContent);
-                    StaticFileLog.SendingFileRange(_logger, context.Response.Headers.ContentRange, version.PhysicalPath ?? subPath);
-                    await SendBodyAsync(context, site, file, range.Start, range.Length, subPath);
-                    return;
-                default:
-                    SetCompressionMode(context, site);
-                    await responder.ApplyHeadersAsync(StatusCodes.Status200OK);
-                    await SendBodyAsync(context, site, file, 0, version.Length, subPath);
-                    StaticFileLog.FileServed(_logger, subPath, version.PhysicalPath);
-                    return;
-            }
-        }
-        catch (FileNotFoundException)
-        {
-            // The file went away between the lookup and the open (only where it is opened late):
-            // as stock, forget the headers and let the rest of the pipeline answer.
-            context.Response.Clear();
-        }
-
-        await _next(context);
-    }
-
-    /// <summary>Most requests carry no conditional header: skip parsing entirely for them.</summary>
-    private static bool HasConditionals(IHeaderDictionary headers)
-        => headers.IfMatch.Count != 0 || headers.IfNoneMatch.Count != 0
-            || headers.IfModifiedSince.Count != 0 || headers.IfUnmodifiedSince.Count != 0;
 
     private static void SetCompressionMode(HttpContext context, StaticFileSite site)
     {

@@ -20,6 +20,14 @@ internal sealed class ConnectionSettings
 
     public required int MaxQueuedRegions { get; init; }
 
+    /// <summary>Abort with FIN rather than RST (Kestrel's FinOnError switch).</summary>
+    public required bool FinOnError { get; init; }
+
+    public required bool NoDelay { get; init; }
+
+    /// <summary>Unsent region bytes a waiting response may leave behind (MaxWriteBufferSize).</summary>
+    public required long RegionReleaseThreshold { get; init; }
+
     public required RegionRateMonitor RateMonitor { get; init; }
 
     public required ZeroCopyMetrics Metrics { get; init; }

@@ -39,11 +39,50 @@ internal sealed class FileRegion : IDisposable
     /// <summary>The strategy metrics count the response under when it is sent as intended (hot-cache for snapshots); null: the engine used.</summary>
     public Diagnostics.ResponseStrategy? CountAs { get; init; }
 
+    /// <summary>False for the parts of a multipart response: the middleware counts the response, the transport only the bytes.</summary>
+    public bool CountsAsResponse { get; init; } = true;
+
     /// <summary>For logs.</summary>
     public string? Path { get; }
 
     /// <summary>Byte position in the connection's output stream where the region starts.</summary>
     public long Position { get; set; }
 
-    public void Dispose() => File.Dispose();
+    private TaskCompletionSource<bool>? _released;
+    private long _releaseThreshold = long.MaxValue;
+
+    /// <summary>
+    /// Completes (true) once no more than the connection's MaxWriteBufferSize of the region is left
+    /// to send — when a write of the same bytes would have let Kestrel's flush complete — or
+    /// (false) when the region ends without being sent. The response waits for it, so
+    /// SendFileAsync, RequestAborted and Kestrel's request duration cover the transfer as they do
+    /// with Kestrel's socket transport.
+    /// </summary>
+    public Task<bool> Released => _released?.Task ?? Task.FromResult(true);
+
+    /// <summary>Called by the connection when it takes the region.</summary>
+    internal void Arm(long releaseThreshold)
+    {
+        _releaseThreshold = releaseThreshold;
+        if (Count > releaseThreshold)
+        {
+            _released = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+    }
+
+    /// <summary>The send loop reports progress: <paramref name="remaining"/> bytes still to send.</summary>
+    internal void ReportRemaining(long remaining)
+    {
+        if (remaining <= _releaseThreshold)
+        {
+            _released?.TrySetResult(true);
+        }
+    }
+
+    public void Dispose()
+    {
+        // Not sent (the connection died) unless progress released it before.
+        _released?.TrySetResult(false);
+        File.Dispose();
+    }
 }

@@ -45,8 +45,11 @@ internal sealed class RegionPipeWriter : PipeWriter
         Scratch,
     }
 
-    public RegionPipeWriter(Pipe pipe, RegionQueue regions, Action<string> abort)
+    private readonly long _releaseThreshold;
+
+    public RegionPipeWriter(Pipe pipe, RegionQueue regions, Action<string> abort, long releaseThreshold = long.MaxValue)
     {
+        _releaseThreshold = releaseThreshold;
         _pipe = pipe;
         _inner = pipe.Writer;
         _regions = regions;
@@ -75,6 +78,7 @@ internal sealed class RegionPipeWriter : PipeWriter
             throw new ArgumentOutOfRangeException(nameof(region), "A file region needs at least one byte.");
         }
 
+        region.Arm(_releaseThreshold);
         _open = region;
         _openRemaining = region.Count;
         // Whatever was handed out before cannot be advanced into the region.

@@ -82,7 +82,15 @@ internal sealed class RegionSender : IDisposable
 
             if (outcome == RegionOutcome.Sent)
             {
-                _settings.Metrics.ResponseSent(region.CountAs is { } countAs && strategy != ResponseStrategy.Stream ? countAs : strategy, region.Count);
+                var countAs = region.CountAs is { } hotCache && strategy != ResponseStrategy.Stream ? hotCache : strategy;
+                if (region.CountsAsResponse)
+                {
+                    _settings.Metrics.ResponseSent(countAs, region.Count);
+                }
+                else
+                {
+                    _settings.Metrics.BytesSent(countAs, region.Count);
+                }
             }
 
             return outcome;
@@ -120,6 +128,7 @@ internal sealed class RegionSender : IDisposable
             if (sent > 0)
             {
                 _remaining -= sent;
+                region.ReportRemaining(_remaining);
                 continue;
             }
 
@@ -183,6 +192,7 @@ internal sealed class RegionSender : IDisposable
 
         _offset += result.BytesTransferred;
         _remaining -= result.BytesTransferred;
+        region.ReportRemaining(_remaining);
         return result.BytesTransferred < chunk ? RegionOutcome.FileEnded : RegionOutcome.Sent;
     }
 
@@ -262,6 +272,7 @@ internal sealed class RegionSender : IDisposable
                 if (sent > 0)
                 {
                     inPipe -= sent;
+                    region.ReportRemaining(_remaining + inPipe);
                     continue;
                 }
 
@@ -276,6 +287,7 @@ internal sealed class RegionSender : IDisposable
                         continue;
                     case Errno.EAGAIN:
                         inPipe -= await SendFromPipeAsync(pipe, inPipe);
+                        region.ReportRemaining(_remaining + inPipe);
                         continue;
                     default:
                         return Failure(errno, region, "splice(socket)");
@@ -343,6 +355,7 @@ internal sealed class RegionSender : IDisposable
                 await _socket.SendAsync(buffer.AsMemory(0, read), SocketFlags.None);
                 _offset += read;
                 _remaining -= read;
+                region.ReportRemaining(_remaining);
             }
 
             return RegionOutcome.Sent;

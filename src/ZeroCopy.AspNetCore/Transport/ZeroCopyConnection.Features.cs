@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
@@ -14,7 +13,6 @@ internal sealed partial class ZeroCopyConnection :
     IConnectionItemsFeature,
     IMemoryPoolFeature,
     IConnectionLifetimeFeature,
-    IConnectionEndPointFeature,
     IConnectionSocketFeature,
     IZeroCopyConnectionFeature
 {
@@ -25,7 +23,6 @@ internal sealed partial class ZeroCopyConnection :
         _features.Set<IConnectionItemsFeature>(this);
         _features.Set<IMemoryPoolFeature>(this);
         _features.Set<IConnectionLifetimeFeature>(this);
-        _features.Set<IConnectionEndPointFeature>(this);
         _features.Set<IConnectionSocketFeature>(this);
         if (_regionSender is not null)
         {
@@ -46,17 +43,8 @@ internal sealed partial class ZeroCopyConnection :
 
     void IZeroCopyConnectionFeature.Abort(string reason) => AbortForRegion(reason);
 
-    EndPoint? IConnectionEndPointFeature.LocalEndPoint
-    {
-        get => LocalEndPoint;
-        set => LocalEndPoint = value;
-    }
-
-    EndPoint? IConnectionEndPointFeature.RemoteEndPoint
-    {
-        get => RemoteEndPoint;
-        set => RemoteEndPoint = value;
-    }
+    // No IConnectionEndPointFeature: Kestrel's socket transport does not offer one either, and
+    // ConnectionContext.LocalEndPoint/RemoteEndPoint carry the same information.
 
     MemoryPool<byte> IMemoryPoolFeature.MemoryPool => MemoryPool;
 

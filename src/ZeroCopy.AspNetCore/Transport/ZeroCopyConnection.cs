@@ -62,11 +62,13 @@ internal sealed partial class ZeroCopyConnection : ConnectionContext
         _input = new Pipe(settings.InputOptions);
         _output = new Pipe(settings.OutputOptions);
         _regions = new RegionQueue(settings.MaxQueuedRegions);
-        _outputWriter = new RegionPipeWriter(_output, _regions, AbortForRegion);
+        _outputWriter = new RegionPipeWriter(_output, _regions, AbortForRegion, settings.RegionReleaseThreshold > 0 ? settings.RegionReleaseThreshold : long.MaxValue);
         _originalTransport = new DuplexPipe(_input.Reader, _outputWriter);
         Transport = _originalTransport;
 
-        _receiver = new SocketReceiver(settings.Scheduler);
+        // Receive completions run inline, as in Kestrel's socket transport: the input pipe's
+        // scheduler already moves Kestrel's side onto the thread pool.
+        _receiver = new SocketReceiver(PipeScheduler.Inline);
         _sender = new SocketSender(PipeScheduler.Inline);
         if (OperatingSystem.IsLinux())
         {
@@ -129,7 +131,8 @@ internal sealed partial class ZeroCopyConnection : ConnectionContext
     public override void Abort(ConnectionAbortedException abortReason)
     {
         // Like Kestrel's socket transport: stop the send loop and reset the connection. Kestrel
-        // passes null when the client ended the connection (FIN); that ends it with a FIN too.
+        // passes null when the client ended the connection (FIN); that ends it with a FIN too, and
+        // so does every abort under Kestrel's FinOnError switch.
         Shutdown(abortReason, reset: abortReason is not null);
         _output.Reader.CancelPendingRead();
     }
@@ -197,7 +200,7 @@ internal sealed partial class ZeroCopyConnection : ConnectionContext
 
             _shutdownReason = reason ?? new ConnectionAbortedException("The zero-copy transport's send loop completed gracefully.");
             Volatile.Write(ref _regionDeadline, 0);
-            if (reset)
+            if (reset && !_settings.FinOnError)
             {
                 TransportLog.ConnectionWriteRst(_logger, ConnectionId, _shutdownReason.Message);
                 // Linger 0: RST, and the kernel drops anything still queued.

@@ -2,6 +2,7 @@ using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Logging;
 
 namespace ZeroCopy.AspNetCore.Transport;
@@ -13,13 +14,13 @@ namespace ZeroCopy.AspNetCore.Transport;
 /// </summary>
 internal sealed class ZeroCopyConnectionListener : IConnectionListener
 {
-    private readonly ZeroCopyTransportOptions _options;
+    private readonly SocketTransportOptions _options;
     private readonly ConnectionSettings[] _queues;
     private readonly ILogger _logger;
     private Socket? _listenSocket;
     private long _next;
 
-    public ZeroCopyConnectionListener(EndPoint endpoint, ZeroCopyTransportOptions options, ConnectionSettings[] queues, ILogger logger)
+    public ZeroCopyConnectionListener(EndPoint endpoint, SocketTransportOptions options, ConnectionSettings[] queues, ILogger logger)
     {
         EndPoint = endpoint;
         _options = options;
@@ -37,36 +38,15 @@ internal sealed class ZeroCopyConnectionListener : IConnectionListener
         }
 
         Socket socket;
-        switch (EndPoint)
-        {
-            case UnixDomainSocketEndPoint unix:
-                socket = new Socket(unix.AddressFamily, SocketType.Stream, ProtocolType.Unspecified);
-                break;
-            case IPEndPoint ip:
-                socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-                if (ip.Address.Equals(IPAddress.IPv6Any))
-                {
-                    socket.DualMode = true;
-                }
-
-                break;
-            default:
-                throw new NotSupportedException($"The zero-copy transport cannot bind {EndPoint.GetType().Name}.");
-        }
-
         try
         {
-            socket.Bind(EndPoint);
+            // The application's socket factory, as Kestrel's socket transport uses it (the default
+            // binds, with DualMode for IPv6Any).
+            socket = _options.CreateBoundListenSocket(EndPoint);
         }
         catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
         {
-            socket.Dispose();
             throw new AddressInUseException(ex.Message, ex);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
         }
 
         EndPoint = socket.LocalEndPoint!;

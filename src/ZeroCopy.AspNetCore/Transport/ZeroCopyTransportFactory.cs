@@ -3,6 +3,7 @@ using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using ZeroCopy.AspNetCore.Diagnostics;
@@ -19,6 +20,7 @@ namespace ZeroCopy.AspNetCore.Transport;
 internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector, IDisposable
 {
     private readonly ZeroCopyTransportOptions _options;
+    private readonly SocketTransportOptions _socketOptions;
     private readonly ILogger _logger;
     private readonly ZeroCopyMetrics _metrics;
     private readonly IMemoryPoolFactory<byte>? _memoryPoolFactory;
@@ -28,11 +30,13 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
 
     public ZeroCopyTransportFactory(
         IOptions<ZeroCopyTransportOptions> options,
+        IOptions<SocketTransportOptions> socketOptions,
         ILoggerFactory loggerFactory,
         ZeroCopyMetrics metrics,
         IMemoryPoolFactory<byte>? memoryPoolFactory)
     {
         _options = options.Value;
+        _socketOptions = socketOptions.Value;
         _logger = loggerFactory.CreateLogger(TransportLog.Category);
         _metrics = metrics;
         _memoryPoolFactory = memoryPoolFactory;
@@ -46,7 +50,7 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
 
     public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
-        var listener = new ZeroCopyConnectionListener(endpoint, _options, Queues(), _logger);
+        var listener = new ZeroCopyConnectionListener(endpoint, _socketOptions, Queues(), _logger);
         listener.Bind();
         return new ValueTask<IConnectionListener>(listener);
     }
@@ -72,9 +76,13 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
                 syscalls = _options.Syscalls ?? ZeroCopySyscalls.Linux;
             }
 
-            var count = Math.Max(1, _options.IOQueueCount);
-            var maxRead = _options.MaxReadBufferSize ?? 0;
-            var maxWrite = _options.MaxWriteBufferSize ?? 0;
+            // As Kestrel's socket transport: one memory pool and scheduler per I/O queue; with
+            // IOQueueCount 0 (or inline scheduling) completions run on the thread pool or inline.
+            var inline = _socketOptions.UnsafePreferInlineScheduling;
+            var count = _socketOptions.IOQueueCount > 0 ? _socketOptions.IOQueueCount : 1;
+            var maxRead = _socketOptions.MaxReadBufferSize ?? 0;
+            var maxWrite = _socketOptions.MaxWriteBufferSize ?? 0;
+            var applicationScheduler = inline ? PipeScheduler.Inline : PipeScheduler.ThreadPool;
             var queues = new ConnectionSettings[count];
             for (var i = 0; i < count; i++)
             {
@@ -84,16 +92,21 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
                     _owned.Add(pool);
                 }
 
-                var ioQueue = new IOQueue();
+                PipeScheduler transportScheduler = inline ? PipeScheduler.Inline : _socketOptions.IOQueueCount > 0 ? new IOQueue() : PipeScheduler.ThreadPool;
                 queues[i] = new ConnectionSettings
                 {
-                    Scheduler = ioQueue,
+                    Scheduler = transportScheduler,
                     // Kestrel reads input on the thread pool; the socket side runs on the I/O queue.
-                    InputOptions = new PipeOptions(pool, PipeScheduler.ThreadPool, ioQueue, maxRead, maxRead / 2, useSynchronizationContext: false),
-                    OutputOptions = new PipeOptions(pool, ioQueue, PipeScheduler.ThreadPool, maxWrite, maxWrite / 2, useSynchronizationContext: false),
+                    InputOptions = new PipeOptions(pool, applicationScheduler, transportScheduler, maxRead, maxRead / 2, useSynchronizationContext: false),
+                    OutputOptions = new PipeOptions(pool, transportScheduler, applicationScheduler, maxWrite, maxWrite / 2, useSynchronizationContext: false),
                     MemoryPool = pool,
-                    WaitForDataBeforeAllocatingBuffer = _options.WaitForDataBeforeAllocatingBuffer,
+                    WaitForDataBeforeAllocatingBuffer = _socketOptions.WaitForDataBeforeAllocatingBuffer,
                     MaxQueuedRegions = _options.MaxQueuedRegions,
+                    FinOnError = _options.FinOnError,
+                    NoDelay = _socketOptions.NoDelay,
+                    // A region's caller waits until no more of it is unsent than Kestrel would
+                    // have let a flush leave in the pipe.
+                    RegionReleaseThreshold = maxWrite,
                     RateMonitor = monitor,
                     Metrics = _metrics,
                     Syscalls = syscalls,

@@ -169,10 +169,10 @@ public sealed class ConditionalAndRangeTests : IAsyncLifetime
     }
 
     [Theory]
-    [InlineData("bytes=0-1,5-6")]
     [InlineData("bytes=abc")]
     [InlineData("bytes=5-2")]
-    public async Task Several_or_invalid_ranges_answer_the_full_file(string range)
+    [InlineData("bytes=0-1,")]
+    public async Task Invalid_ranges_answer_the_full_file(string range)
     {
         using var response = await SendAsync("GET", ("Range", range));
 

@@ -1,0 +1,247 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Extensions;
+using ZeroCopy.AspNetCore.Caching;
+using ZeroCopy.AspNetCore.Diagnostics;
+
+namespace ZeroCopy.AspNetCore.StaticFiles;
+
+/// <summary>
+/// Which file answers a request: a precompressed sibling the client accepts, the file itself, a
+/// directory's default document, or the SPA fallback — in that order — else the next middleware.
+/// </summary>
+internal sealed partial class ZeroCopyStaticFileMiddleware
+{
+    private async Task ServeAsync(HttpContext context, StaticFileSite site, string subPath)
+    {
+        var known = LookupContentType(site, subPath, out var contentType);
+        if (known)
+        {
+            var (file, vary, notAcceptable) = SelectRepresentation(context, site, subPath, contentType);
+            if (file is not null)
+            {
+                await RespondAsync(context, site, file, subPath, vary);
+                return;
+            }
+
+            if (notAcceptable)
+            {
+                // identity;q=0 (or *;q=0) and no sibling the client accepts: RFC 9110 §12.5.3.
+                context.Response.StatusCode = StatusCodes.Status406NotAcceptable;
+                context.Response.Headers.Vary = "Accept-Encoding";
+                return;
+            }
+        }
+        else if (site.DefaultDocuments is null && site.FallbackFile is null)
+        {
+            StaticFileLog.FileTypeNotSupported(_logger, subPath);
+            await _next(context);
+            return;
+        }
+
+        if (site.DefaultDocuments is { } documents && await TryDefaultDocumentAsync(context, site, subPath, documents))
+        {
+            return;
+        }
+
+        if (site.FallbackFile is { } fallback && IsRoute(subPath)
+            && LookupContentType(site, fallback, out var fallbackType)
+            && TryResolve(site, fallback, fallbackType, variant: 0, out var fallbackFile))
+        {
+            await RespondAsync(context, site, fallbackFile!, fallback, vary: false);
+            return;
+        }
+
+        if (!known)
+        {
+            StaticFileLog.FileTypeNotSupported(_logger, subPath);
+        }
+
+        await _next(context);
+    }
+
+    /// <summary>
+    /// The best representation the client accepts. <c>vary</c> is true when the file has
+    /// precompressed siblings (the response then depends on Accept-Encoding, whichever is sent).
+    /// </summary>
+    private (ResolvedFile? File, bool Vary, bool NotAcceptable) SelectRepresentation(HttpContext context, StaticFileSite site, string subPath, string? contentType)
+    {
+        var encodings = site.Precompressed;
+        if (encodings.Length == 0)
+        {
+            TryResolve(site, subPath, contentType, variant: 0, out var plain, logMissing: true);
+            return (plain, false, false);
+        }
+
+        var accept = AcceptEncoding.Parse(context.Request.Headers.AcceptEncoding);
+        var tried = 0;
+        while (true)
+        {
+            // Best quality first; ties keep the configured order; identity wins over worse ones.
+            var best = -1;
+            var bestQuality = 0;
+            for (var i = 0; i < encodings.Length; i++)
+            {
+                var quality = accept.Quality(encodings[i].Encoding);
+                if ((tried & (1 << i)) == 0 && quality > bestQuality)
+                {
+                    best = i;
+                    bestQuality = quality;
+                }
+            }
+
+            if (best < 0 || bestQuality < accept.IdentityQuality)
+            {
+                break;
+            }
+
+            tried |= 1 << best;
+            if (TryResolve(site, subPath, contentType, (byte)(best + 1), out var variant))
+            {
+                return (variant, true, false);
+            }
+        }
+
+        // The client gets the file itself; the response still varies if any sibling exists.
+        var vary = false;
+        for (var i = 0; i < encodings.Length && !vary; i++)
+        {
+            vary = (tried & (1 << i)) == 0 && SiblingExists(site, subPath, (byte)(i + 1));
+        }
+
+        if (accept.IdentityQuality == 0)
+        {
+            return (null, vary, vary || FileExists(site, subPath));
+        }
+
+        TryResolve(site, subPath, contentType, variant: 0, out var identity, logMissing: true);
+        return (identity, vary, false);
+    }
+
+    private static bool SiblingExists(StaticFileSite site, string subPath, byte variant)
+    {
+        var key = new CacheKey(subPath, variant);
+        if (site.Cache is { } cache && OperatingSystem.IsLinux())
+        {
+            if (cache.IsKnownMissing(key))
+            {
+                return false;
+            }
+
+            if (cache.TryGet(key, countMiss: false) is { } entry)
+            {
+                entry.Release();
+                return true;
+            }
+        }
+
+        var exists = site.FileProvider.GetFileInfo(subPath + site.Precompressed[variant - 1].Suffix).Exists;
+        if (!exists && site.Cache is { } missing && OperatingSystem.IsLinux())
+        {
+            missing.MarkMissing(key);
+        }
+
+        return exists;
+    }
+
+    private static bool FileExists(StaticFileSite site, string subPath) => site.FileProvider.GetFileInfo(subPath).Exists;
+
+    /// <summary>
+    /// Finds <paramref name="subPath"/> (or its sibling for a variant): a cache hit, or the provider
+    /// and an open. A file found on disk is offered to the cache.
+    /// </summary>
+    private bool TryResolve(StaticFileSite site, string subPath, string? contentType, byte variant, out ResolvedFile? file, bool logMissing = false)
+    {
+        file = null;
+        var key = new CacheKey(subPath, variant);
+        var cache = OperatingSystem.IsLinux() ? site.Cache : null;
+        if (cache is not null && OperatingSystem.IsLinux())
+        {
+            if (cache.TryGet(key, countMiss: variant == 0) is { } entry)
+            {
+                file = new ResolvedFile(entry);
+                return true;
+            }
+
+            if (variant != 0 && cache.IsKnownMissing(key))
+            {
+                return false;
+            }
+        }
+
+        string? encoding = null;
+        var filePath = subPath;
+        if (variant != 0)
+        {
+            (encoding, var suffix) = site.Precompressed[variant - 1];
+            filePath = subPath + suffix;
+        }
+
+        var info = site.FileProvider.GetFileInfo(filePath);
+        if (!info.Exists)
+        {
+            if (logMissing)
+            {
+                StaticFileLog.FileNotFound(_logger, subPath);
+            }
+
+            if (variant != 0 && cache is not null && OperatingSystem.IsLinux())
+            {
+                cache.MarkMissing(key);
+            }
+
+            return false;
+        }
+
+        file = FileResolver.Resolve(site, info, filePath, contentType, encoding, out var outcome);
+        if (file is null)
+        {
+            LogRefusal(outcome, filePath);
+            return false;
+        }
+
+        if (cache is not null && OperatingSystem.IsLinux() && file.Handle is { } handle
+            && cache.Offer(key, filePath, file.Version, handle) is { } admitted)
+        {
+            file.Dispose();
+            file = new ResolvedFile(admitted);
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// UseDefaultFiles' behaviour without rewriting the path: <c>/docs/</c> serves the first default
+    /// document of <c>docs</c>; <c>/docs</c> is redirected to <c>/docs/</c> (301) when
+    /// RedirectToAppendTrailingSlash is on, else served directly.
+    /// </summary>
+    private async Task<bool> TryDefaultDocumentAsync(HttpContext context, StaticFileSite site, string subPath, string[] documents)
+    {
+        var directory = subPath.EndsWith('/') ? subPath : subPath + "/";
+        foreach (var name in documents)
+        {
+            var document = directory + name;
+            if (!LookupContentType(site, document, out var contentType)
+                || !TryResolve(site, document, contentType, variant: 0, out var file))
+            {
+                continue;
+            }
+
+            if (!subPath.EndsWith('/') && site.RedirectToAppendTrailingSlash)
+            {
+                file!.Dispose();
+                var request = context.Request;
+                context.Response.StatusCode = StatusCodes.Status301MovedPermanently;
+                context.Response.Headers.Location = UriHelper.BuildAbsolute(request.Scheme, request.Host, request.PathBase, request.Path + "/", request.QueryString);
+                return true;
+            }
+
+            await RespondAsync(context, site, file!, document, vary: false);
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>A client-side route: the last segment has no dot (MapFallbackToFile's "nonfile").</summary>
+    private static bool IsRoute(string subPath) => !subPath.AsSpan(subPath.LastIndexOf('/') + 1).Contains('.');
+}

@@ -1,0 +1,402 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using ZeroCopy.AspNetCore.Tests.Infrastructure;
+using ZeroCopy.AspNetCore.Transport;
+
+namespace ZeroCopy.AspNetCore.Tests.Transport.Conformance;
+
+/// <summary>The two transports every conformance scenario runs against.</summary>
+public enum TransportKind
+{
+    /// <summary>Kestrel's own socket transport (no ZeroCopy.AspNetCore services at all).</summary>
+    Socket,
+
+    /// <summary>The zero-copy transport, installed with <c>UseZeroCopyTransport()</c>.</summary>
+    ZeroCopy,
+}
+
+/// <summary>How the zero-copy run installs the transport.</summary>
+public enum ZeroCopyRegistration
+{
+    /// <summary><c>builder.WebHost.UseZeroCopyTransport(options)</c>.</summary>
+    UseZeroCopyTransport,
+
+    /// <summary><c>builder.Services.AddZeroCopyTransport()</c>.</summary>
+    AddZeroCopyTransport,
+
+    /// <summary><c>builder.Services.AddZeroCopyStaticFiles()</c> (installs the transport too).</summary>
+    AddZeroCopyStaticFiles,
+}
+
+/// <summary>Where a conformance host listens.</summary>
+public abstract record ListenTarget
+{
+    public static ListenTarget Loopback { get; } = new IpTarget(IPAddress.Loopback);
+
+    public static ListenTarget IPv6Loopback { get; } = new IpTarget(IPAddress.IPv6Loopback);
+
+    public sealed record IpTarget(IPAddress Address, int Port = 0) : ListenTarget;
+
+    /// <summary><c>ListenLocalhost(port)</c>: Kestrel binds 127.0.0.1 and [::1] (dynamic ports are not allowed).</summary>
+    public sealed record LocalhostTarget(int Port) : ListenTarget;
+
+    public sealed record UnixTarget(string Path) : ListenTarget;
+
+    /// <summary><c>ListenHandle</c>: an inherited listening socket (systemd-style), bound to <paramref name="EndPoint"/>.</summary>
+    public sealed record HandleTarget(ulong Handle, System.Net.IPEndPoint EndPoint) : ListenTarget;
+}
+
+/// <summary>Options of one <see cref="ConformanceHost"/>.</summary>
+public sealed class HostSettings
+{
+    public ListenTarget Target { get; set; } = ListenTarget.Loopback;
+
+    public Action<KestrelServerOptions>? Kestrel { get; set; }
+
+    /// <summary>Runs after the host's connection recorder was added (so UseHttps here sits after it).</summary>
+    public Action<ListenOptions>? Listen { get; set; }
+
+    public Action<WebApplicationBuilder>? Builder { get; set; }
+
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Zero-copy run only: how the transport is installed.</summary>
+    public ZeroCopyRegistration Registration { get; set; } = ZeroCopyRegistration.UseZeroCopyTransport;
+
+    /// <summary>Zero-copy run only: transport options (defaults otherwise).</summary>
+    public Action<ZeroCopyTransportOptions>? ZeroCopyOptions { get; set; }
+
+    /// <summary>When set, the endpoint uses TLS with it (after the connection recorder) and the client trusts it.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate { get; set; }
+
+    /// <summary>The HttpClient's default HTTP version (exact); HTTP/2 without TLS is prior knowledge (h2c).</summary>
+    public Version? ClientVersion { get; set; }
+}
+
+/// <summary>
+/// A Kestrel application on one transport, for the conformance suite. Every accepted connection and
+/// every request records which transport served it, so a test can prove the comparison compared the
+/// two transports (<see cref="AssertIntendedTransport"/>).
+/// </summary>
+public sealed class ConformanceHost : IAsyncDisposable
+{
+    private int _zeroCopyConnections;
+    private int _socketConnections;
+    private int _zeroCopyRequests;
+    private int _socketRequests;
+    private int _stopped;
+
+    private ConformanceHost(TransportKind kind, HostSettings settings, LogCollector logs)
+    {
+        Kind = kind;
+        Settings = settings;
+        Logs = logs;
+    }
+
+    public TransportKind Kind { get; }
+
+    public HostSettings Settings { get; }
+
+    public LogCollector Logs { get; }
+
+    public WebApplication App { get; private set; } = null!;
+
+    public HttpClient Client { get; private set; } = null!;
+
+    public Uri BaseAddress { get; private set; } = null!;
+
+    /// <summary>Where raw clients connect (for <c>localhost</c>: the IPv4 side).</summary>
+    public EndPoint EndPoint { get; private set; } = null!;
+
+    public int Port => EndPoint is IPEndPoint ip ? ip.Port : 0;
+
+    public int ConnectionCount => Volatile.Read(ref _zeroCopyConnections) + Volatile.Read(ref _socketConnections);
+
+    public int ZeroCopyConnections => Volatile.Read(ref _zeroCopyConnections);
+
+    public int SocketConnections => Volatile.Read(ref _socketConnections);
+
+    /// <summary>Feature type names of the last connection, as seen by connection middleware.</summary>
+    public IReadOnlyList<string> LastConnectionFeatures { get; private set; } = [];
+
+    /// <summary>Connection-level facts of the last connection, as seen by connection middleware.</summary>
+    public IReadOnlyDictionary<string, string> LastConnectionFacts { get; private set; } = new Dictionary<string, string>();
+
+    public static async Task<ConformanceHost> StartAsync(TransportKind kind, Action<WebApplication> configureApp, Action<HostSettings>? configure = null)
+    {
+        if (kind == TransportKind.ZeroCopy && !OperatingSystem.IsLinux())
+        {
+            Assert.Skip("The zero-copy transport binds only on Linux.");
+        }
+
+        var settings = new HostSettings();
+        configure?.Invoke(settings);
+        var logs = new LogCollector();
+        var host = new ConformanceHost(kind, settings, logs);
+
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Testing" });
+        builder.Logging.ClearProviders();
+        builder.Logging.SetMinimumLevel(LogLevel.Debug);
+        builder.Logging.AddProvider(logs);
+        builder.Host.ConfigureHostOptions(o => o.ShutdownTimeout = settings.ShutdownTimeout);
+        if (kind == TransportKind.ZeroCopy)
+        {
+            switch (settings.Registration)
+            {
+                case ZeroCopyRegistration.AddZeroCopyTransport:
+                    builder.Services.AddZeroCopyTransport();
+                    if (settings.ZeroCopyOptions is not null)
+                    {
+                        builder.Services.Configure(settings.ZeroCopyOptions);
+                    }
+
+                    break;
+                case ZeroCopyRegistration.AddZeroCopyStaticFiles:
+                    builder.Services.AddZeroCopyStaticFiles();
+                    if (settings.ZeroCopyOptions is not null)
+                    {
+                        builder.Services.Configure(settings.ZeroCopyOptions);
+                    }
+
+                    break;
+                default:
+                    builder.WebHost.UseZeroCopyTransport(settings.ZeroCopyOptions);
+                    break;
+            }
+        }
+
+        builder.WebHost.ConfigureKestrel(o =>
+        {
+            settings.Kestrel?.Invoke(o);
+            switch (settings.Target)
+            {
+                case ListenTarget.IpTarget ip:
+                    o.Listen(ip.Address, ip.Port, host.ConfigureListen);
+                    break;
+                case ListenTarget.LocalhostTarget localhost:
+                    o.ListenLocalhost(localhost.Port, host.ConfigureListen);
+                    break;
+                case ListenTarget.UnixTarget unix:
+                    o.ListenUnixSocket(unix.Path, host.ConfigureListen);
+                    break;
+                case ListenTarget.HandleTarget handle:
+                    o.ListenHandle(handle.Handle, host.ConfigureListen);
+                    break;
+                default:
+                    throw new ArgumentOutOfRangeException(nameof(configure), settings.Target, "Unknown listen target.");
+            }
+        });
+        settings.Builder?.Invoke(builder);
+
+        var app = builder.Build();
+        host.App = app;
+        app.Use(async (context, next) =>
+        {
+            if (context.Features.Get<IZeroCopyConnectionFeature>() is not null)
+            {
+                Interlocked.Increment(ref host._zeroCopyRequests);
+            }
+            else
+            {
+                Interlocked.Increment(ref host._socketRequests);
+            }
+
+            await next(context);
+        });
+        configureApp(app);
+
+        try
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await app.StartAsync(cts.Token);
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
+
+        host.ResolveAddresses();
+        return host;
+    }
+
+    private void ConfigureListen(ListenOptions listen)
+    {
+        listen.Use(next => async connection =>
+        {
+            if (connection.Features.Get<IZeroCopyConnectionFeature>() is not null)
+            {
+                Interlocked.Increment(ref _zeroCopyConnections);
+            }
+            else
+            {
+                Interlocked.Increment(ref _socketConnections);
+            }
+
+            LastConnectionFeatures = [.. connection.Features.Select(f => f.Key.FullName ?? f.Key.Name).Distinct().Order(StringComparer.Ordinal)];
+            LastConnectionFacts = new Dictionary<string, string>
+            {
+                ["LocalEndPoint.Type"] = connection.LocalEndPoint?.GetType().Name ?? "null",
+                ["RemoteEndPoint.Type"] = connection.RemoteEndPoint?.GetType().Name ?? "null",
+                ["ConnectionClosed.CanBeCanceled"] = connection.ConnectionClosed.CanBeCanceled.ToString(),
+                ["Items.IsNull"] = (connection.Items is null).ToString(),
+                ["Transport.Input.IsNull"] = (connection.Transport.Input is null).ToString(),
+                ["IConnectionEndPointFeature"] = (connection.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionEndPointFeature>() is not null).ToString(),
+                ["IConnectionSocketFeature"] = (connection.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionSocketFeature>() is not null).ToString(),
+                ["IMemoryPoolFeature"] = (connection.Features.Get<Microsoft.AspNetCore.Connections.Features.IMemoryPoolFeature>() is not null).ToString(),
+                ["IConnectionLifetimeFeature"] = (connection.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionLifetimeFeature>() is not null).ToString(),
+                ["IPersistentStateFeature"] = (connection.Features.Get<Microsoft.AspNetCore.Connections.Features.IPersistentStateFeature>() is not null).ToString(),
+            };
+            await next(connection);
+        });
+        Settings.Listen?.Invoke(listen);
+        if (Settings.Certificate is { } certificate)
+        {
+            listen.UseHttps(certificate);
+        }
+    }
+
+    private void ResolveAddresses()
+    {
+        var addresses = App.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
+        var handler = new SocketsHttpHandler
+        {
+            AutomaticDecompression = DecompressionMethods.None,
+            UseCookies = false,
+            AllowAutoRedirect = false,
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
+        };
+        if (Settings.Certificate is not null)
+        {
+            // Trust exactly the test's self-signed certificate.
+            var expected = Settings.Certificate.GetCertHashString();
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) =>
+                certificate is not null && string.Equals(certificate.GetCertHashString(), expected, StringComparison.Ordinal);
+        }
+
+        var scheme = Settings.Certificate is null ? "http" : "https";
+
+        switch (Settings.Target)
+        {
+            case ListenTarget.UnixTarget unix:
+                EndPoint = new UnixDomainSocketEndPoint(unix.Path);
+                BaseAddress = new Uri($"{scheme}://localhost/");
+                handler.ConnectCallback = async (_, token) =>
+                {
+                    var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                    try
+                    {
+                        await socket.ConnectAsync(new UnixDomainSocketEndPoint(unix.Path), token);
+                        return new NetworkStream(socket, ownsSocket: true);
+                    }
+                    catch
+                    {
+                        socket.Dispose();
+                        throw;
+                    }
+                };
+                break;
+            case ListenTarget.LocalhostTarget localhost:
+                EndPoint = new IPEndPoint(IPAddress.Loopback, localhost.Port);
+                BaseAddress = new Uri($"{scheme}://localhost:{localhost.Port}/");
+                break;
+            case ListenTarget.HandleTarget handle:
+                EndPoint = handle.EndPoint;
+                BaseAddress = new Uri($"{scheme}://{handle.EndPoint}/");
+                break;
+            default:
+                var uri = new Uri(addresses.First());
+                var ip = IPAddress.Parse(uri.Host.Trim('[', ']'));
+                EndPoint = new IPEndPoint(ip, uri.Port);
+                BaseAddress = new Uri($"{scheme}://{uri.Authority}/");
+                break;
+        }
+
+        Client = new HttpClient(handler) { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        if (Settings.ClientVersion is { } version)
+        {
+            Client.DefaultRequestVersion = version;
+            Client.DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        }
+    }
+
+    /// <summary>A fresh raw HTTP/1.1 connection to <see cref="EndPoint"/>.</summary>
+    public Task<WireClient> ConnectAsync() => WireClient.ConnectAsync(EndPoint);
+
+    /// <summary>
+    /// The comparison is only meaningful if the intended transport served every connection: the
+    /// zero-copy transport for <see cref="TransportKind.ZeroCopy"/>, Kestrel's socket transport
+    /// otherwise.
+    /// </summary>
+    public void AssertIntendedTransport(int minimumConnections = 1)
+    {
+        var factories = App.Services.GetServices<IConnectionListenerFactory>().Select(f => f.GetType().Name).ToList();
+        var zeroCopyRegistered = factories.Contains(nameof(ZeroCopyTransportFactory));
+        Assert.True(
+            ConnectionCount >= minimumConnections,
+            $"{Kind}: expected at least {minimumConnections} accepted connection(s), saw {ConnectionCount}.");
+        if (Kind == TransportKind.ZeroCopy)
+        {
+            Assert.True(zeroCopyRegistered, "The zero-copy transport factory is not registered.");
+            Assert.True(SocketConnections == 0, $"{SocketConnections} connection(s) were served by Kestrel's socket transport in the zero-copy run.");
+            Assert.True(Volatile.Read(ref _socketRequests) == 0, $"{_socketRequests} request(s) were served without the zero-copy transport in the zero-copy run.");
+        }
+        else
+        {
+            Assert.False(zeroCopyRegistered, "The zero-copy transport factory is registered in the stock run.");
+            Assert.True(ZeroCopyConnections == 0, $"{ZeroCopyConnections} connection(s) were served by the zero-copy transport in the stock run.");
+            Assert.True(Volatile.Read(ref _zeroCopyRequests) == 0, $"{_zeroCopyRequests} request(s) were served by the zero-copy transport in the stock run.");
+        }
+    }
+
+    /// <summary>Error and Critical log records of any category.</summary>
+    public IReadOnlyList<LogRecord> ErrorLogs() => [.. Logs.Records.Where(r => r.Level >= LogLevel.Error)];
+
+    public void AssertNoErrorLogs()
+    {
+        var errors = ErrorLogs();
+        Assert.True(errors.Count == 0, $"{Kind}: unexpected error logs:\n" + string.Join("\n", errors.Select(Describe)));
+    }
+
+    /// <summary>Log event names of the transport's own category (Kestrel's socket transport or ours).</summary>
+    public IReadOnlyList<string> TransportEvents()
+    {
+        var category = Kind == TransportKind.ZeroCopy ? "ZeroCopy.AspNetCore.Transport" : "Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets";
+        return [.. Logs.Records.Where(r => r.Category == category).Select(r => r.EventId.Name ?? r.EventId.Id.ToString(System.Globalization.CultureInfo.InvariantCulture))];
+    }
+
+    public static string Describe(LogRecord r) => $"[{r.Level}] {r.Category} {r.EventId.Name}: {r.Message} {r.Exception?.GetType().Name}: {r.Exception?.Message}";
+
+    /// <summary>Stops the application (graceful shutdown with <see cref="HostSettings.ShutdownTimeout"/>).</summary>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        Interlocked.Exchange(ref _stopped, 1);
+        await App.StopAsync(cancellationToken);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client?.Dispose();
+        if (App is null)
+        {
+            return;
+        }
+
+        try
+        {
+            if (Interlocked.Exchange(ref _stopped, 1) == 0)
+            {
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                await App.StopAsync(cts.Token);
+            }
+        }
+        finally
+        {
+            await App.DisposeAsync();
+        }
+    }
+}

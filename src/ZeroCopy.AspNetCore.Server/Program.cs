@@ -27,6 +27,7 @@ app.UseZeroCopyStaticFiles();
 app.MapGet("/healthz", () => "ok");
 
 await app.StartAsync();
+// The middleware logs what it serves and with which strategies (event "Serving").
 var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
 foreach (var address in addresses)
 {

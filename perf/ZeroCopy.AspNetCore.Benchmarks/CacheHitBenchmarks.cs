@@ -45,8 +45,8 @@ public class CacheHitBenchmarks
         for (var i = 0; i < 2; i++)
         {
             var info = _provider.GetFileInfo(TempRoot.FilePath);
-            using var file = FileResolver.Resolve(site, info, "text/css", out _)!;
-            _cache.Offer(TempRoot.FilePath, file.Version, file.Handle!)?.Release();
+            using var file = FileResolver.Resolve(site, info, TempRoot.FilePath, "text/css", contentEncoding: null, out _)!;
+            _cache.Offer(new CacheKey(TempRoot.FilePath, 0), TempRoot.FilePath, file.Version, file.Handle!)?.Release();
         }
 
         _pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 0));
@@ -64,7 +64,7 @@ public class CacheHitBenchmarks
     [Benchmark(Description = "hit: lookup + freshness + reference")]
     public long Hit()
     {
-        var entry = _cache.TryGet(TempRoot.FilePath) ?? throw new InvalidOperationException("miss");
+        var entry = _cache.TryGet(new CacheKey(TempRoot.FilePath, 0)) ?? throw new InvalidOperationException("miss");
         var length = entry.Version.Length;
         entry.Release();
         return length;
@@ -73,7 +73,7 @@ public class CacheHitBenchmarks
     [Benchmark(Description = "hit + 4 KiB snapshot copied into a pipe")]
     public async ValueTask<long> HitAndCopy()
     {
-        var entry = _cache.TryGet(TempRoot.FilePath) ?? throw new InvalidOperationException("miss");
+        var entry = _cache.TryGet(new CacheKey(TempRoot.FilePath, 0)) ?? throw new InvalidOperationException("miss");
         try
         {
             _pipe.Writer.Write(entry.Snapshot!.Span);
@@ -90,5 +90,5 @@ public class CacheHitBenchmarks
     }
 
     [Benchmark(Description = "miss: unknown path")]
-    public bool Miss() => _cache.TryGet("/not/cached.css") is null;
+    public bool Miss() => _cache.TryGet(new CacheKey("/not/cached.css", 0)) is null;
 }

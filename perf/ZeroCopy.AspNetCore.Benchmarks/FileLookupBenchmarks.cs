@@ -59,7 +59,7 @@ public class FileLookupBenchmarks
             return 0;
         }
 
-        using var file = FileResolver.Resolve(_site, info, "image/svg+xml", out _);
+        using var file = FileResolver.Resolve(_site, info, TempRoot.DeepFilePath, "image/svg+xml", contentEncoding: null, out _);
         return file is null ? -1 : file.Version.Length ^ file.Version.LastModified.UtcTicks;
     }
 

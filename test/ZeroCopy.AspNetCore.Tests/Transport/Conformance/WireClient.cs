@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Transport.Conformance;
 
@@ -75,12 +76,13 @@ public sealed class WireClient : IAsyncDisposable
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(15);
 
     private readonly Socket _socket;
-    private readonly byte[] _buffer = new byte[256 * 1024];
-    private int _start;
-    private int _end;
-    private bool _eof;
+    private readonly HttpWireReader _reader;
 
-    private WireClient(Socket socket) => _socket = socket;
+    private WireClient(Socket socket)
+    {
+        _socket = socket;
+        _reader = new HttpWireReader(socket, 256 * 1024, resetIsEnd: false);
+    }
 
     public Socket Socket => _socket;
 
@@ -128,78 +130,15 @@ public sealed class WireClient : IAsyncDisposable
     public async Task<WireResponse> ReadResponseAsync(bool head = false, TimeSpan? timeout = null)
     {
         using var cts = Wire.Timeout(timeout ?? DefaultTimeout);
-        var token = cts.Token;
-        var headText = new StringBuilder();
-        var statusLine = await ReadLineAsync(token) ?? throw new IOException("Connection closed before a status line.");
-        headText.Append(statusLine);
-        var parts = statusLine.Split(' ', 3);
-        var status = int.Parse(parts[1], CultureInfo.InvariantCulture);
-        var headers = new List<KeyValuePair<string, string>>();
-        while (true)
-        {
-            var line = await ReadLineAsync(token) ?? throw new IOException("Connection closed in the headers.");
-            if (line.Length == 0)
-            {
-                break;
-            }
-
-            headText.Append("\r\n").Append(line);
-            var colon = line.IndexOf(':', StringComparison.Ordinal);
-            headers.Add(new(line[..colon].Trim(), line[(colon + 1)..].Trim()));
-        }
-
-        var response = new WireResponse(status, parts.Length > 2 ? parts[2] : string.Empty, headers, [], headText.ToString());
-        if (head || status is 204 or 304 || status < 200)
-        {
-            return response;
-        }
-
-        if (response.Header("Transfer-Encoding") is { } te && te.Contains("chunked", StringComparison.OrdinalIgnoreCase))
-        {
-            using var body = new MemoryStream();
-            while (true)
-            {
-                var sizeLine = await ReadLineAsync(token) ?? throw new IOException("Connection closed in a chunk size.");
-                var size = int.Parse(sizeLine.Split(';')[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
-                if (size == 0)
-                {
-                    // Trailers, then the empty line.
-                    while (!string.IsNullOrEmpty(await ReadLineAsync(token)))
-                    {
-                    }
-
-                    break;
-                }
-
-                body.Write(await ReadExactAsync(size, token));
-                await ReadLineAsync(token);
-            }
-
-            return response with { Body = body.ToArray() };
-        }
-
-        if (response.Header("Content-Length") is { } cl)
-        {
-            return response with { Body = await ReadExactAsync(int.Parse(cl, CultureInfo.InvariantCulture), token) };
-        }
-
-        // Close-delimited body (HTTP/1.0 style).
-        using var rest = new MemoryStream();
-        do
-        {
-            rest.Write(_buffer, _start, _end - _start);
-            _start = _end;
-        }
-        while (await FillAsync(token));
-
-        return response with { Body = rest.ToArray() };
+        var message = await _reader.ReadResponseAsync(head, cts.Token);
+        return new WireResponse(message.Status, message.Reason, message.Headers, message.Body, message.Head);
     }
 
     /// <summary>Reads exactly <paramref name="count"/> bytes (throws if the connection ends first).</summary>
     public async Task<byte[]> ReadExactAsync(int count, TimeSpan timeout)
     {
         using var cts = Wire.Timeout(timeout);
-        return await ReadExactAsync(count, cts.Token);
+        return await _reader.ReadExactAsync(count, cts.Token);
     }
 
     /// <summary>Reads until the server ends the connection or <paramref name="timeout"/> passes.</summary>
@@ -207,20 +146,15 @@ public sealed class WireClient : IAsyncDisposable
     {
         using var cts = Wire.Timeout(timeout);
         using var data = new MemoryStream();
-        data.Write(_buffer, _start, _end - _start);
-        _start = _end = 0;
+        data.Write(_reader.TakeBuffered());
         try
         {
-            while (true)
+            while (await _reader.FillAsync(cts.Token))
             {
-                var n = await _socket.ReceiveAsync(_buffer.AsMemory(), SocketFlags.None, cts.Token);
-                if (n == 0)
-                {
-                    return new WireEnd(data.ToArray(), CloseKind.Fin);
-                }
-
-                data.Write(_buffer, 0, n);
+                data.Write(_reader.TakeBuffered());
             }
+
+            return new WireEnd(data.ToArray(), CloseKind.Fin);
         }
         catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionAborted)
         {
@@ -230,75 +164,6 @@ public sealed class WireClient : IAsyncDisposable
         {
             return new WireEnd(data.ToArray(), CloseKind.StillOpen);
         }
-    }
-
-    private async Task<byte[]> ReadExactAsync(int count, CancellationToken token)
-    {
-        var result = new byte[count];
-        var got = 0;
-        while (got < count)
-        {
-            if (_start == _end && !await FillAsync(token))
-            {
-                throw new IOException($"Connection closed after {got} of {count} body bytes.");
-            }
-
-            var n = Math.Min(count - got, _end - _start);
-            Array.Copy(_buffer, _start, result, got, n);
-            _start += n;
-            got += n;
-        }
-
-        return result;
-    }
-
-    private async Task<string?> ReadLineAsync(CancellationToken token)
-    {
-        var line = new StringBuilder();
-        while (true)
-        {
-            if (_start == _end && !await FillAsync(token))
-            {
-                return line.Length == 0 ? null : throw new IOException("Connection closed mid-line.");
-            }
-
-            var b = _buffer[_start++];
-            if (b == '\n')
-            {
-                if (line.Length > 0 && line[^1] == '\r')
-                {
-                    line.Length--;
-                }
-
-                return line.ToString();
-            }
-
-            line.Append((char)b);
-        }
-    }
-
-    private async Task<bool> FillAsync(CancellationToken token)
-    {
-        if (_eof)
-        {
-            return false;
-        }
-
-        if (_start == _end)
-        {
-            _start = _end = 0;
-        }
-        else if (_end == _buffer.Length)
-        {
-            Array.Copy(_buffer, _start, _buffer, 0, _end - _start);
-            _end -= _start;
-            _start = 0;
-        }
-
-        var n = await _socket.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, token);
-        _end += n;
-        _eof = n == 0;
-        return n > 0;
     }
 
     public ValueTask DisposeAsync()

@@ -17,7 +17,8 @@ internal static class RegionBodyWriter
 {
     /// <summary>
     /// Returns false, before anything of the body was written, when the region cannot start (bytes
-    /// still unflushed, no descriptor left); the caller then streams. The region gets a duplicate of
+    /// still unflushed, no descriptor left); the caller then streams. Returns true without sending
+    /// when the connection has already ended (nothing could be sent either way). The region gets a duplicate of
     /// <paramref name="source"/> (the transport sends it after the request may have completed and
     /// closes it itself), so the caller's descriptor stays the caller's in every case.
     /// </summary>
@@ -30,6 +31,7 @@ internal static class RegionBodyWriter
         ZeroCopyMode mode,
         ResponseStrategy? countAs,
         string? path,
+        FileStatus? identity,
         CancellationToken cancellationToken,
         bool countsAsResponse = true)
     {
@@ -39,7 +41,13 @@ internal static class RegionBodyWriter
         // Regions start only after every byte before them left Kestrel (DESIGN §3): Kestrel copies
         // bytes advanced while its own flush is pending, and a region must see its memory directly.
         await response.StartAsync(cancellationToken);
-        await writer.FlushAsync(cancellationToken);
+        var flushed = await writer.FlushAsync(cancellationToken);
+        if (flushed.IsCompleted || flushed.IsCanceled || connection.IsClosed)
+        {
+            // The client is gone (or the app aborted): Kestrel drops whatever would follow.
+            return true;
+        }
+
         if (writer.CanGetUnflushedBytes && writer.UnflushedBytes != 0)
         {
             return false;
@@ -52,7 +60,7 @@ internal static class RegionBodyWriter
         }
 
         var rate = context.Features.Get<IHttpMinResponseDataRateFeature>()?.MinDataRate;
-        var region = new FileRegion(new SafeFileHandle(duplicate, ownsHandle: true), offset, count, mode, rate, path) { CountAs = countAs, CountsAsResponse = countsAsResponse };
+        var region = new FileRegion(new SafeFileHandle(duplicate, ownsHandle: true), offset, count, mode, rate, path) { CountAs = countAs, CountsAsResponse = countsAsResponse, Identity = identity };
         try
         {
             connection.BeginRegion(region);

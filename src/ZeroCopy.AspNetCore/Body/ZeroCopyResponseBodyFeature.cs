@@ -76,7 +76,7 @@ internal sealed class ZeroCopyResponseBodyFeature : IHttpResponseBodyFeature
         var reason = ZeroCopyEligibility.Check(_context, settings.Mode, length, settings.MinZeroCopyBytes, out var connection);
         if (reason is null)
         {
-            if (await RegionBodyWriter.TrySendAsync(_context, connection!, file, offset, length, settings.Mode, countAs: null, path, cancellationToken))
+            if (await RegionBodyWriter.TrySendAsync(_context, connection!, file, offset, length, settings.Mode, countAs: null, path, status, cancellationToken))
             {
                 return;
             }

@@ -42,4 +42,10 @@ internal static partial class TransportLog
 
     [LoggerMessage(310, LogLevel.Warning, "Connection id \"{ConnectionId}\": {Call} failed for {Path}: {Errno} ({Message}); the connection was aborted.", EventName = "RegionSyscallFailed")]
     public static partial void RegionSyscallFailed(ILogger logger, string connectionId, string? path, string call, string errno, string message);
+
+    [LoggerMessage(311, LogLevel.Warning, "Connection id \"{ConnectionId}\": the file {Path} changed while its response was being sent ({Sent} of {Count} bytes sent); the connection was reset rather than mixing two versions.", EventName = "RegionFileChanged")]
+    public static partial void RegionFileChanged(ILogger logger, string connectionId, string? path, long sent, long count);
+
+    [LoggerMessage(312, LogLevel.Debug, "Connection id \"{ConnectionId}\": a file region was left unfinished because the connection had already ended: {Reason}", EventName = "RegionAbandoned")]
+    public static partial void RegionAbandoned(ILogger logger, string connectionId, string reason);
 }

@@ -22,6 +22,15 @@ internal readonly record struct FileStatus(FileKind Kind, long Size, long MTimeS
     /// <summary>Modification time as UTC.</summary>
     public DateTimeOffset LastWriteTimeUtc =>
         DateTimeOffset.FromUnixTimeSeconds(MTimeSeconds).AddTicks(MTimeNanoseconds / 100);
+
+    /// <summary>Same inode, device, size and modification time (to the nanosecond).</summary>
+    public bool IsSameVersion(in FileStatus other)
+        => Inode == other.Inode
+            && DeviceMajor == other.DeviceMajor
+            && DeviceMinor == other.DeviceMinor
+            && Size == other.Size
+            && MTimeSeconds == other.MTimeSeconds
+            && MTimeNanoseconds == other.MTimeNanoseconds;
 }
 
 internal static unsafe partial class Interop

@@ -81,12 +81,5 @@ internal sealed class FileVersion
         => "\"" + (lastModified.ToFileTime() ^ length).ToString("x", CultureInfo.InvariantCulture) + "-" + contentEncoding + "\"";
 
     /// <summary>Same inode, device, size and modification time (to the nanosecond).</summary>
-    public bool IsSameFile(in FileStatus status)
-        => Identity is { } identity
-            && identity.Inode == status.Inode
-            && identity.DeviceMajor == status.DeviceMajor
-            && identity.DeviceMinor == status.DeviceMinor
-            && identity.Size == status.Size
-            && identity.MTimeSeconds == status.MTimeSeconds
-            && identity.MTimeNanoseconds == status.MTimeNanoseconds;
+    public bool IsSameFile(in FileStatus status) => Identity is { } identity && identity.IsSameVersion(status);
 }

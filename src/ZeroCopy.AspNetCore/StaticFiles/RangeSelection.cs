@@ -36,11 +36,17 @@ internal enum RangeKind : byte
 /// unsatisfiable ones are dropped (416 if none is left), overlapping and adjacent ones are coalesced
 /// and ordered, and the whole file is sent instead when more than MaxRanges remain or the requested
 /// ranges add up to more than the file (nginx and Apache do the same against range amplification).
+/// A header listing more than <see cref="ListFactor"/> × MaxRanges ranges is answered 200 before
+/// it is parsed, so the cost of a hostile list is bounded by MaxRanges, not by the header's size
+/// (nginx likewise stops at max_ranges).
 /// If-Range with a validator that does not match (strong comparison, §13.1.5) turns the request
 /// into a full GET.
 /// </summary>
 internal static class RangeParser
 {
+    /// <summary>How many ranges a list may name, per allowed part, before it is not parsed at all.</summary>
+    internal const int ListFactor = 4;
+
     public static RangeSelection Select(IHeaderDictionary headers, long length, DateTimeOffset lastModified, EntityTagHeaderValue etag, int maxRanges = 1)
     {
         var range = headers.Range;
@@ -50,7 +56,7 @@ internal static class RangeParser
         }
 
         var several = range.Count > 1 || (range[0] ?? string.Empty).Contains(',');
-        if (several && maxRanges <= 1)
+        if (several && (maxRanges <= 1 || CountListed(range) > (long)maxRanges * ListFactor))
         {
             return RangeSelection.Full;
         }
@@ -78,6 +84,18 @@ internal static class RangeParser
         return IfRangeAllows(headers, lastModified, etag) ? selection : RangeSelection.Full;
     }
 
+    /// <summary>Ranges the header lists (commas + 1 per value), counted without parsing.</summary>
+    private static long CountListed(StringValues values)
+    {
+        long count = 0;
+        foreach (var value in values)
+        {
+            count += (value ?? string.Empty).AsSpan().Count(',') + 1;
+        }
+
+        return count;
+    }
+
     private static RangeSelection SelectSeveral(ICollection<RangeItemHeaderValue> ranges, long length, int maxRanges)
     {
         if (length == 0)
@@ -95,12 +113,14 @@ internal static class RangeParser
                 continue;
             }
 
-            requested += normalized.Length;
-            if (requested > length)
+            // Written so it cannot overflow, even for files near 2^63 bytes (sparse files).
+            if (normalized.Length > length - requested)
             {
                 // More bytes than the file: cheaper and safer to send it once.
                 return RangeSelection.Full;
             }
+
+            requested += normalized.Length;
 
             parts.Add(new ByteRange(normalized.Start, normalized.Length));
         }

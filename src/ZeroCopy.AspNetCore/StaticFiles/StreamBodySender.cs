@@ -76,6 +76,13 @@ internal static class StreamBodySender
             StaticFileLog.FileChanged(logger, path, result.Sent, count);
             context.Abort();
         }
+        else if (result.Stopped)
+        {
+            // The output ended under us (client reset, server abort). Kestrel hears of it through
+            // a thread-pool item and could first check Content-Length against the short body and
+            // log an application error; aborting says what happened.
+            context.Abort();
+        }
 
         return result.Sent;
     }
@@ -83,7 +90,8 @@ internal static class StreamBodySender
     /// <param name="Sent">Bytes handed to the response.</param>
     /// <param name="FileEnded">The file ended before the requested count (it shrank).</param>
     /// <param name="FileChanged">The file is no longer the version the headers describe.</param>
-    private readonly record struct CopyResult(long Sent, bool FileEnded, bool FileChanged = false);
+    /// <param name="Stopped">The response's output ended before the body did.</param>
+    private readonly record struct CopyResult(long Sent, bool FileEnded, bool FileChanged = false, bool Stopped = false);
 
     private static async ValueTask<CopyResult> CopyFromHandleAsync(HttpContext context, SafeFileHandle handle, FileVersion version, long offset, long count, CancellationToken cancel)
     {
@@ -110,7 +118,7 @@ internal static class StreamBodySender
             var flushed = await writer.FlushAsync(cancel);
             if (flushed.IsCompleted || flushed.IsCanceled)
             {
-                break;
+                return new CopyResult(sent, FileEnded: false, Stopped: sent < count);
             }
         }
 
@@ -147,7 +155,7 @@ internal static class StreamBodySender
             var flushed = await writer.FlushAsync(cancel);
             if (flushed.IsCompleted || flushed.IsCanceled)
             {
-                break;
+                return new CopyResult(sent, FileEnded: false, Stopped: sent < count);
             }
         }
 

@@ -47,9 +47,11 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
             if (reason is null)
             {
                 var countAs = file.Snapshot is null ? (ResponseStrategy?)null : ResponseStrategy.HotCache;
+                // A sealed snapshot cannot change; a file on disk is re-checked after every transfer.
+                var identity = file.Snapshot is null ? file.Version.Identity : null;
                 try
                 {
-                    if (await RegionBodyWriter.TrySendAsync(context, connection!, handle, offset, count, site.Mode, countAs, file.Version.PhysicalPath, context.RequestAborted, countsAsResponse))
+                    if (await RegionBodyWriter.TrySendAsync(context, connection!, handle, offset, count, site.Mode, countAs, file.Version.PhysicalPath, identity, context.RequestAborted, countsAsResponse))
                     {
                         return true;
                     }

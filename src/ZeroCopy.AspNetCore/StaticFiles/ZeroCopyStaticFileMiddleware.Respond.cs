@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
 using ZeroCopy.AspNetCore.Diagnostics;
 
 namespace ZeroCopy.AspNetCore.StaticFiles;
@@ -106,7 +107,13 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
         context.Response.ContentLength = total;
         SetCompressionMode(context, site);
         await responder.ApplyHeadersAsync(StatusCodes.Status206PartialContent, "multipart/byteranges; boundary=" + boundary);
-        StaticFileLog.SendingFileRange(_logger, context.Request.Headers.Range, version.PhysicalPath ?? subPath);
+        if (_logger.IsEnabled(LogLevel.Information))
+        {
+            // The parts selected (at most MaxRanges), not the request's header: a client must not
+            // be able to write kilobytes into the log per request.
+            var selected = string.Join(',', parts.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Start}-{p.Last}")));
+            StaticFileLog.SendingFileRange(_logger, "bytes " + selected + "/" + version.Length.ToString(CultureInfo.InvariantCulture), version.PhysicalPath ?? subPath);
+        }
 
         var writer = context.Response.BodyWriter;
         long copied = 0;

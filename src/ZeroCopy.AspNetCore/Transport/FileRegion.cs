@@ -19,6 +19,7 @@ internal sealed class FileRegion : IDisposable
         File = file;
         Offset = offset;
         Count = count;
+        Remaining = count;
         Mode = mode;
         MinDataRate = minDataRate;
         Path = path;
@@ -44,6 +45,16 @@ internal sealed class FileRegion : IDisposable
 
     /// <summary>For logs.</summary>
     public string? Path { get; }
+
+    /// <summary>
+    /// What fstat said of the file when the response headers were computed; the sender compares it
+    /// after every transfer so a file rewritten mid-send ends the connection instead of completing
+    /// the body with bytes of another version. Null for sealed snapshots (they cannot change).
+    /// </summary>
+    public Native.FileStatus? Identity { get; init; }
+
+    /// <summary>Bytes not sent yet, as last reported by the send loop.</summary>
+    public long Remaining { get; private set; }
 
     /// <summary>Byte position in the connection's output stream where the region starts.</summary>
     public long Position { get; set; }
@@ -73,6 +84,7 @@ internal sealed class FileRegion : IDisposable
     /// <summary>The send loop reports progress: <paramref name="remaining"/> bytes still to send.</summary>
     internal void ReportRemaining(long remaining)
     {
+        Remaining = remaining;
         if (remaining <= _releaseThreshold)
         {
             _released?.TrySetResult(true);

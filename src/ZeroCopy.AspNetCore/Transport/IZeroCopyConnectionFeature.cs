@@ -22,6 +22,9 @@ internal interface IZeroCopyConnectionFeature
     /// </summary>
     void BeginRegion(FileRegion region);
 
+    /// <summary>True once the connection has ended (reset, aborted, closed): nothing more can be sent.</summary>
+    bool IsClosed { get; }
+
     /// <summary>Aborts the connection: used when a region protocol step fails.</summary>
     void Abort(string reason);
 }

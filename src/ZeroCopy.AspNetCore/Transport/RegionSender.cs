@@ -31,11 +31,22 @@ namespace ZeroCopy.AspNetCore.Transport;
 /// sendfile/splice report a file that ended early as success with fewer bytes (or 0 at EOF); the
 /// region then ends with <see cref="RegionOutcome.FileEnded"/> and the connection is closed.
 /// </para>
+/// <para>
+/// After every transfer the descriptor is fstat'ed and compared with the identity the headers were
+/// computed from (as the Stream strategy does after every read): a file truncated and rewritten
+/// mid-send (what <c>cp</c> over it does) ends the region with
+/// <see cref="RegionOutcome.FileChanged"/> and the connection is reset, instead of completing the
+/// body with bytes of the new version behind bytes of the old. Bytes already queued in the socket
+/// keep the old pages (truncation detaches them), so what the client got before the reset is old
+/// bytes. A change that lands inside the very last transfer cannot be told apart from one after it;
+/// an in-place overwrite that keeps size and modification time is invisible to any stat check.
+/// </para>
 /// </remarks>
 [SupportedOSPlatform("linux")]
 internal sealed class RegionSender : IDisposable
 {
-    private const int PacketChunk = 1 << 30;
+    // Bytes handed to one SendPacketsAsync: the file is re-checked between chunks.
+    private const int PacketChunk = 1 << 20;
     private const int WaitChunk = 16 * 1024;
     private const int CopyChunk = 64 * 1024;
 
@@ -128,6 +139,11 @@ internal sealed class RegionSender : IDisposable
             if (sent > 0)
             {
                 _remaining -= sent;
+                if (!IsUnchanged(region))
+                {
+                    return RegionOutcome.FileChanged;
+                }
+
                 region.ReportRemaining(_remaining);
                 continue;
             }
@@ -192,6 +208,11 @@ internal sealed class RegionSender : IDisposable
 
         _offset += result.BytesTransferred;
         _remaining -= result.BytesTransferred;
+        if (!IsUnchanged(region))
+        {
+            return RegionOutcome.FileChanged;
+        }
+
         region.ReportRemaining(_remaining);
         return result.BytesTransferred < chunk ? RegionOutcome.FileEnded : RegionOutcome.Sent;
     }
@@ -246,6 +267,11 @@ internal sealed class RegionSender : IDisposable
                     {
                         _remaining -= moved;
                         inPipe = moved;
+                        if (!IsUnchanged(region))
+                        {
+                            // The pipe's bytes may be the new version's: they never reach the socket.
+                            return RegionOutcome.FileChanged;
+                        }
                     }
                     else if (moved == 0)
                     {
@@ -352,6 +378,11 @@ internal sealed class RegionSender : IDisposable
                     return RegionOutcome.FileEnded;
                 }
 
+                if (!IsUnchanged(region))
+                {
+                    return RegionOutcome.FileChanged;
+                }
+
                 await _socket.SendAsync(buffer.AsMemory(0, read), SocketFlags.None);
                 _offset += read;
                 _remaining -= read;
@@ -367,6 +398,20 @@ internal sealed class RegionSender : IDisposable
     }
 
     private bool IsAborted() => _connection.IsShutDown;
+
+    /// <summary>
+    /// The file still has the inode, device, size and modification time the headers describe. A
+    /// failing fstat proves nothing either way and lets the send continue (sendfile would fail too).
+    /// </summary>
+    private static bool IsUnchanged(FileRegion region)
+    {
+        if (region.Identity is not { } identity)
+        {
+            return true;
+        }
+
+        return Interop.FStat(region.File, out var now) != Errno.None || identity.IsSameVersion(now);
+    }
 
     private RegionOutcome Classify(SocketError error, FileRegion region)
     {

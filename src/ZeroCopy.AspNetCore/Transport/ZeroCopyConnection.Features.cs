@@ -43,6 +43,8 @@ internal sealed partial class ZeroCopyConnection :
 
     void IZeroCopyConnectionFeature.Abort(string reason) => AbortForRegion(reason);
 
+    bool IZeroCopyConnectionFeature.IsClosed => IsShutDown;
+
     // No IConnectionEndPointFeature: Kestrel's socket transport does not offer one either, and
     // ConnectionContext.LocalEndPoint/RemoteEndPoint carry the same information.
 

@@ -147,6 +147,10 @@ internal sealed partial class ZeroCopyConnection
                 TransportLog.RegionFileEnded(_logger, ConnectionId, region.Path, region.Count);
                 // FIN after what was sent: the client sees the body end before Content-Length.
                 return (new ConnectionAbortedException("The file became shorter while it was being sent."), false);
+            case RegionOutcome.FileChanged:
+                TransportLog.RegionFileChanged(_logger, ConnectionId, region.Path, region.Count - region.Remaining, region.Count);
+                // RST: the client's kernel drops what it has not read yet, and nothing unsent leaves.
+                return (new ConnectionAbortedException("The file changed while it was being sent."), true);
             case RegionOutcome.ConnectionReset:
                 return (new ConnectionResetException("The client reset the connection while a file was being sent."), true);
             case RegionOutcome.Aborted:

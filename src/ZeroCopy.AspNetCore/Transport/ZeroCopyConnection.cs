@@ -140,6 +140,15 @@ internal sealed partial class ZeroCopyConnection : ConnectionContext
     /// <summary>Called by the output writer when the region protocol is broken.</summary>
     private void AbortForRegion(string reason)
     {
+        if (IsShutDown)
+        {
+            // Kestrel's output stops passing Advance on once the connection is aborted (a client
+            // reset, HttpContext.Abort()), so a region begun just before that never fills. Nothing
+            // can be sent any more: not a protocol violation.
+            TransportLog.RegionAbandoned(_logger, ConnectionId, reason);
+            return;
+        }
+
         TransportLog.RegionViolation(_logger, ConnectionId, reason);
         Abort(new ConnectionAbortedException(reason));
     }

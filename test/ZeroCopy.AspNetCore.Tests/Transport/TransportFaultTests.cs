@@ -103,9 +103,11 @@ public sealed class TransportFaultTests : IDisposable
         return (total, sinceLastByte.Elapsed);
     }
 
+    // Every strategy re-checks the file after each transfer: a truncation is a change of version
+    // (size and mtime), found before the bytes past the new end are asked for.
     [Theory]
-    [InlineData(ZeroCopyMode.SendFile, "RegionFileEnded")]
-    [InlineData(ZeroCopyMode.Splice, "RegionFileEnded")]
+    [InlineData(ZeroCopyMode.SendFile, "RegionFileChanged")]
+    [InlineData(ZeroCopyMode.Splice, "RegionFileChanged")]
     [InlineData(ZeroCopyMode.Stream, "FileChanged")]
     public async Task A_file_truncated_during_a_download_closes_the_connection_early_without_a_hang(ZeroCopyMode mode, string warning)
     {
@@ -180,7 +182,7 @@ public sealed class TransportFaultTests : IDisposable
 
             Assert.True(
                 await Poll.UntilAsync(() => Posix.OpenDescriptorCount() - factory.CachedDescriptors <= baseline + 4, TimeSpan.FromSeconds(5)),
-                $"descriptors: {Posix.OpenDescriptorCount()} (cached {factory.CachedDescriptors}), baseline {baseline}");
+                $"descriptors: {Posix.OpenDescriptorCount()} (cached {factory.CachedDescriptors}), baseline {baseline}: {Posix.DescribeDescriptors()}");
 
             // The server is healthy.
             Assert.Equal(16L << 20, (await host.Client.GetByteArrayAsync("/big.bin", TestContext.Current.CancellationToken)).Length);

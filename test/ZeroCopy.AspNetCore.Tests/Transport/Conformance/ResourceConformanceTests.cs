@@ -123,28 +123,11 @@ public sealed class ResourceConformanceTests
             var stopwatch = Stopwatch.StartNew();
             var settled = await Poll.UntilAsync(() => Posix.OpenDescriptorCount() <= baseline, s_wait);
             TestContext.Current.TestOutputHelper?.WriteLine($"{kind} round {round}: baseline {baseline}, now {Posix.OpenDescriptorCount()}, settled={settled} after {stopwatch.ElapsedMilliseconds} ms");
-            Assert.True(settled, $"{kind}: {Posix.OpenDescriptorCount()} descriptors open after round {round}, baseline {baseline}.\n{DescribeDescriptors()}");
+            Assert.True(settled, $"{kind}: {Posix.OpenDescriptorCount()} descriptors open after round {round}, baseline {baseline}.\n{Posix.DescribeDescriptors()}");
         }
 
         await ConnectionLifecycleConformanceTests.AssertHealthyAsync(host);
         host.AssertIntendedTransport(minimumConnections: 13);
         host.AssertNoErrorLogs();
-    }
-
-    private static string DescribeDescriptors()
-    {
-        var targets = new List<string>();
-        foreach (var fd in Directory.GetFiles("/proc/self/fd"))
-        {
-            try
-            {
-                targets.Add(new FileInfo(fd).LinkTarget ?? "?");
-            }
-            catch (IOException)
-            {
-            }
-        }
-
-        return string.Join(", ", targets.GroupBy(t => t.Split(':')[0]).Select(g => $"{g.Key} x{g.Count()}"));
     }
 }

@@ -65,7 +65,7 @@ started=$(date +%s)
 set +e
 ZC_RELIABILITY_FULL=$full ZC_RELIABILITY_FIGURES="$out" \
   dotnet test test/ZeroCopy.AspNetCore.Tests -c "$configuration" "${only[@]}" --no-build \
-    --filter "$filter" --logger "console;verbosity=normal"
+    --filter "$filter" --logger "console;verbosity=detailed"
 status=$?
 set -e
 elapsed=$(( $(date +%s) - started ))

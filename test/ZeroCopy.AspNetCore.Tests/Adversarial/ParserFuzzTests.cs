@@ -8,6 +8,7 @@ using Microsoft.Extensions.Primitives;
 using Microsoft.Net.Http.Headers;
 using ZeroCopy.AspNetCore.Native;
 using ZeroCopy.AspNetCore.StaticFiles;
+using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Adversarial;
 

@@ -277,25 +277,6 @@ public sealed class WireConnection : IAsyncDisposable
     }
 }
 
-/// <summary>Prints the figures of the adversarial suite (see docs/reliability/adversarial-figures.md).</summary>
-internal static class Figures
-{
-    public static void Report(string name, FormattableString value)
-        => TestContext.Current.TestOutputHelper?.WriteLine("FIGURE " + name + " = " + value.ToString(CultureInfo.InvariantCulture));
-
-    public static void Line(string text) => TestContext.Current.TestOutputHelper?.WriteLine(text);
-
-    /// <summary>The p-th percentile (nearest rank) of <paramref name="values"/>.</summary>
-    public static double Percentile(IReadOnlyList<double> values, double p)
-    {
-        var sorted = values.Order().ToArray();
-        var rank = (int)Math.Ceiling(p / 100.0 * sorted.Length);
-        return sorted[Math.Clamp(rank - 1, 0, sorted.Length - 1)];
-    }
-
-    public static double Median(IReadOnlyList<double> values) => Percentile(values, 50);
-}
-
 /// <summary>Tests that measure latency or CPU time run alone, after the parallel tests.</summary>
 [CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class AdversarialTimingTests

@@ -190,33 +190,9 @@ internal static class ProcessProbe
 /// <summary>CI form versus full form: <c>ZC_RELIABILITY_FULL=1</c> selects the full sizes.</summary>
 internal static class Scale
 {
-    public static bool Full => Environment.GetEnvironmentVariable("ZC_RELIABILITY_FULL") == "1";
+    public static bool Full => Figures.Full;
 
-    public static string Name => Full ? "full" : "ci";
-}
-
-/// <summary>
-/// Figures the tests measure: written to the test output, and appended to the markdown file named
-/// by <c>ZC_RELIABILITY_FIGURES</c> when set (perf/reliability/run.sh sets it).
-/// </summary>
-internal static class Figures
-{
-    private static readonly Lock s_lock = new();
-
-    public static void Report(string figure, string value)
-    {
-        var line = $"FIGURE [{Scale.Name}] {figure}: {value}";
-        TestContext.Current.TestOutputHelper?.WriteLine(line);
-        if (Environment.GetEnvironmentVariable("ZC_RELIABILITY_FIGURES") is { Length: > 0 } path)
-        {
-            lock (s_lock)
-            {
-                File.AppendAllText(path, $"| {Scale.Name} | {figure} | {value.Replace("|", "\\|", StringComparison.Ordinal)} |\n");
-            }
-        }
-    }
-
-    public static string Seconds(TimeSpan elapsed) => elapsed.TotalSeconds.ToString("F2", CultureInfo.InvariantCulture) + " s";
+    public static string Name => Figures.Form;
 }
 
 /// <summary><see cref="Poll"/> for asynchronous conditions.</summary>

@@ -42,14 +42,8 @@ if (arguments.Implementation == Implementation.ZeroCopy)
         new("ZeroCopyStaticFiles:Mode", arguments.Mode),
     };
     // The hot cache's switch is always set: a mode server must measure its mode, whatever the
-    // cache's default. Until the cache exists the library logs these keys as unknown (a warning the
-    // harness quotes) and serves without it.
+    // cache's default. With the cache on, its limits are the library's defaults: what a user gets.
     settings.Add(new("ZeroCopyStaticFiles:Cache:Enabled", arguments.Cache ? "true" : "false"));
-    if (arguments.Cache)
-    {
-        settings.Add(new("ZeroCopyStaticFiles:Cache:MinHits", "1"));
-        settings.Add(new("ZeroCopyStaticFiles:Cache:MaxFileBytes", "1048576"));
-    }
 
     // Inserted before the command line so --ZeroCopyStaticFiles:... on the command line wins.
     builder.Configuration.Sources.Insert(builder.Configuration.Sources.Count - 1, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource { InitialData = settings });

@@ -23,7 +23,10 @@ public sealed class ZeroCopyCacheOptions
     /// <remarks>Defaults to 10,000.</remarks>
     public int MaxEntries { get; set; } = 10_000;
 
-    /// <summary>A file is cached on its N-th request (earlier ones are served from disk).</summary>
+    /// <summary>
+    /// A file is cached on its N-th request (earlier ones are served from disk); on its 4×N-th
+    /// while the cache is within 10 % of <see cref="MaxEntries"/> or <see cref="MaxTotalBytes"/>.
+    /// </summary>
     /// <remarks>Defaults to 2.</remarks>
     public int MinHits { get; set; } = 2;
 

@@ -45,6 +45,14 @@ internal sealed class CacheEntry
 
     public long SnapshotBytes => Snapshot is { } snapshot && OperatingSystem.IsLinux() ? snapshot.Length : 0;
 
+    /// <summary>
+    /// The file's absolute path, NUL-terminated UTF-8, for the one-statx revalidation (created on
+    /// first use; null when the file has no physical path).
+    /// </summary>
+    public byte[]? StatPath => _statPath ??= Version.PhysicalPath is { } path ? Native.Interop.NullTerminated(path) : null;
+
+    private byte[]? _statPath;
+
     /// <summary>Stopwatch timestamp of the last check against the file on disk.</summary>
     public long ValidatedAt { get; set; }
 

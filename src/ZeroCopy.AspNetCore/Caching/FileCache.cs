@@ -47,6 +47,15 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
     private readonly string _memfdName;
     private long _snapshotBytes;
     private int _snapshotCount;
+
+    // ConcurrentDictionary.Count takes every one of the dictionary's locks, and the lock array
+    // grows with the table (up to 1,024 locks): counting on the request path cost a fifth of the
+    // CPU with 10,000 files (perf record: Monitor enter/exit in libcoreclr under MarkMissing). These
+    // counters follow the successful adds and removes; Clear races make them approximate, which is
+    // all a bound on bookkeeping needs.
+    private int _entryCount;
+    private int _candidateCount;
+    private int _missingCount;
     private bool _watchUnavailable;
     private volatile bool _disposed;
 
@@ -75,7 +84,7 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
     /// <summary>The name every memfd of this cache carries (visible in /proc/PID/maps).</summary>
     public string MemfdName => _memfdName;
 
-    public int Count => _entries.Count;
+    public int Count => Volatile.Read(ref _entryCount);
 
     public int SnapshotCount => Volatile.Read(ref _snapshotCount);
 
@@ -130,19 +139,28 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
         }
 
         var hits = _candidates.AddOrUpdate(key, 1, static (_, count) => count + 1);
-        if (hits < _options.MinHits)
+        if (hits == 1 && Interlocked.Increment(ref _candidateCount) > _options.MaxEntries * 4)
         {
-            if (_candidates.Count > _options.MaxEntries * 4)
-            {
-                // Bounded bookkeeping under a flood of distinct paths: start counting afresh.
-                _candidates.Clear();
-            }
+            // Bounded bookkeeping under a flood of distinct paths: start counting afresh.
+            _candidates.Clear();
+            Volatile.Write(ref _candidateCount, 0);
+        }
 
+        if (hits < RequiredHits(version.Length))
+        {
             return null;
         }
 
-        _candidates.TryRemove(key, out _);
-        _missing.TryRemove(key, out _);
+        if (_candidates.TryRemove(key, out _))
+        {
+            Interlocked.Decrement(ref _candidateCount);
+        }
+
+        if (_missing.TryRemove(key, out _))
+        {
+            Interlocked.Decrement(ref _missingCount);
+        }
+
         var entry = Build(key, filePath, version, handle, identity, version.ObservedAt);
         if (entry is null)
         {
@@ -163,6 +181,27 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
     }
 
     /// <summary>
+    /// MinHits, or <see cref="PressureFactor"/> × MinHits when admitting would bring the cache
+    /// within 10 % of a limit. Near a limit every admission soon costs an eviction (and an munmap,
+    /// whose TLB shootdown interrupts every core); a workload of more distinct files than the cache
+    /// holds would otherwise keep replacing entries that are never hit again. Measured with 10,000
+    /// files of 2-16 KiB requested at random, MaxEntries 1,000 (wrk -t2 -c32, 4 s windows after 8 s
+    /// of load, 2 cores): 10,800-11,200 req/s with plain MinHits, 18,200-18,800 with this factor,
+    /// 17,400-18,200 for the uncached path.
+    /// </summary>
+    private int RequiredHits(long length)
+    {
+        var minHits = Math.Max(_options.MinHits, 1);
+        var nearEntries = Count >= _options.MaxEntries - (_options.MaxEntries / 10);
+        var nearBytes = length <= _options.MaxFileBytes
+            && SnapshotBytes + length > _options.MaxTotalBytes - (_options.MaxTotalBytes / 10);
+        return nearEntries || nearBytes ? minHits * PressureFactor : minHits;
+    }
+
+    /// <summary>How many times MinHits a file needs near a limit.</summary>
+    internal const int PressureFactor = 4;
+
+    /// <summary>
     /// True when <paramref name="key"/> was looked up and did not exist less than RevalidateAfter
     /// ago: precompressed siblings are probed on every request, and most files have none.
     /// </summary>
@@ -171,12 +210,19 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
 
     public void MarkMissing(in CacheKey key)
     {
-        if (_missing.Count > _options.MaxEntries * 4)
+        var now = Stopwatch.GetTimestamp();
+        if (_missing.TryAdd(key, now))
         {
-            _missing.Clear();
+            if (Interlocked.Increment(ref _missingCount) > _options.MaxEntries * 4)
+            {
+                _missing.Clear();
+                Volatile.Write(ref _missingCount, 0);
+            }
+
+            return;
         }
 
-        _missing[key] = Stopwatch.GetTimestamp();
+        _missing[key] = now;
     }
 
     private CacheEntry? Build(CacheKey key, string filePath, FileVersion version, SafeFileHandle handle, in FileStatus identity, long now)
@@ -203,6 +249,21 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
 
         try
         {
+            // Usually nothing changed: one statx of the path, as nginx's open_file_cache does. The
+            // same inode, device, size and mtime are the very bytes this entry holds, whatever path
+            // led there. Anything else takes the full open below the root.
+            if (entry.Version.Identity is { } known && entry.StatPath is { } statPath
+                && Interop.Stat(statPath, out var quick) == Errno.None && known.IsSameVersion(quick))
+            {
+                if (entry.ChangeToken is { HasChanged: true })
+                {
+                    entry.ChangeToken = Watch(entry.FilePath);
+                }
+
+                entry.ValidatedAt = now;
+                return entry;
+            }
+
             if (entry.Version.PhysicalPath is not { } path
                 || _root.Open(path, out var handle, out var status) != OpenOutcome.Opened)
             {
@@ -276,7 +337,7 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
 
     private void EnforceLimits()
     {
-        if (_entries.Count <= _options.MaxEntries && SnapshotBytes <= _options.MaxTotalBytes)
+        if (Count <= _options.MaxEntries && SnapshotBytes <= _options.MaxTotalBytes)
         {
             return;
         }
@@ -324,6 +385,7 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
 
     private void Added(CacheEntry entry)
     {
+        Interlocked.Increment(ref _entryCount);
         if (entry.Snapshot is not null)
         {
             Interlocked.Add(ref _snapshotBytes, entry.SnapshotBytes);
@@ -333,6 +395,7 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
 
     private void Removed(CacheEntry entry)
     {
+        Interlocked.Decrement(ref _entryCount);
         if (entry.Snapshot is not null)
         {
             Interlocked.Add(ref _snapshotBytes, -entry.SnapshotBytes);

@@ -154,7 +154,9 @@ public sealed class HotCacheTests : IDisposable
         await using var _ = host;
         using var __ = metrics;
 
-        for (var round = 0; round < 3; round++)
+        // Near a limit a file needs PressureFactor × MinHits requests to be admitted: enough rounds
+        // for the files to keep replacing each other.
+        for (var round = 0; round < 3 * FileCache.PressureFactor; round++)
         {
             for (var i = 0; i < 20; i++)
             {
@@ -166,6 +168,52 @@ public sealed class HotCacheTests : IDisposable
         }
 
         Assert.True(metrics.Total("zerocopy.cache.evictions") > 10);
+    }
+
+    [Fact]
+    public async Task Near_a_limit_a_file_needs_PressureFactor_times_MinHits_requests_to_be_admitted()
+    {
+        for (var i = 0; i < 10; i++)
+        {
+            _root.WriteRandom($"p{i}.bin", 1000, seed: 100 + i);
+        }
+
+        var (host, metrics) = await StartAsync(c =>
+        {
+            c.MinHits = 2;
+            c.MaxEntries = 10;
+        });
+        await using var _ = host;
+        using var __ = metrics;
+        var ct = TestContext.Current.CancellationToken;
+
+        async Task GetAsync(int file, int times)
+        {
+            for (var n = 0; n < times; n++)
+            {
+                Assert.Equal(File.ReadAllBytes(_root.Combine($"p{file}.bin")), await host.Client.GetByteArrayAsync($"/p{file}.bin", ct));
+            }
+        }
+
+        // Nine files with MinHits requests each: admitted while the cache is below 90 % of MaxEntries.
+        for (var i = 0; i < 9; i++)
+        {
+            await GetAsync(i, 2);
+        }
+
+        Assert.Equal(9, metrics.Total("zerocopy.cache.admissions"));
+
+        // At 9 of 10 entries a tenth file is not admitted on its MinHits-th request...
+        await GetAsync(9, 2);
+        Assert.Equal(9, metrics.Total("zerocopy.cache.admissions"));
+
+        // ...but on its (PressureFactor × MinHits)-th.
+        await GetAsync(9, (FileCache.PressureFactor * 2) - 3);
+        Assert.Equal(9, metrics.Total("zerocopy.cache.admissions"));
+        await GetAsync(9, 1);
+        Assert.Equal(10, metrics.Total("zerocopy.cache.admissions"));
+        Assert.Equal(10, CacheOf(host).Count);
+        Assert.Equal(0, metrics.Total("zerocopy.cache.evictions"));
     }
 
     [Fact]

@@ -24,12 +24,18 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
     /// <summary>Stock StaticFileMiddleware's logger category.</summary>
     internal const string LogCategory = "Microsoft.AspNetCore.StaticFiles.StaticFileMiddleware";
 
+    internal const string OwnLogCategory = "ZeroCopy.AspNetCore.StaticFiles";
+
     private readonly RequestDelegate _next;
     private readonly StaticFileOptions _code;
     private readonly bool _codeWins;
     private readonly ZeroCopySettings _settings;
     private readonly IWebHostEnvironment _environment;
     private readonly ILogger _logger;
+
+    // Events of our own (not stock's) log under our category, so an app that quiets
+    // Microsoft.AspNetCore (as the templates do) still sees what is served and how.
+    private readonly ILogger _ownLogger;
     private readonly ZeroCopyMetrics _metrics;
     private volatile StaticFileSite _site;
 
@@ -48,6 +54,7 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
         _settings = settings;
         _environment = environment;
         _logger = loggerFactory.CreateLogger(LogCategory);
+        _ownLogger = loggerFactory.CreateLogger(OwnLogCategory);
         _metrics = metrics;
         _site = StaticFileSiteBuilder.Build(code, codeWins, settings, environment, metrics);
         settings.Track(this, static state => DisposeCache(((ZeroCopyStaticFileMiddleware)state)._site));
@@ -152,7 +159,7 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
             strategies += "; hot-file cache on";
         }
 
-        StaticFileLog.Serving(_logger, root, site.RequestPath.Value ?? string.Empty, site.Mode, strategies);
+        StaticFileLog.Serving(_ownLogger, root, site.RequestPath.Value ?? string.Empty, site.Mode, strategies);
     }
 
     private static void DisposeCache(StaticFileSite site)

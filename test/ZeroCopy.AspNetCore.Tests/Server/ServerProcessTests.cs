@@ -45,6 +45,12 @@ public sealed partial class ServerProcessTests
             var expected = new byte[4 * 1024 * 1024];
             new Random(20261124).NextBytes(expected);
             Assert.Equal(SHA256.HashData(expected), SHA256.HashData(download));
+
+            // It says which strategies are active (the "Serving" event, under our own category,
+            // which the server's Microsoft.AspNetCore=Warning level does not hide).
+            Assert.True(
+                await Poll.UntilAsync(() => output.Any(l => l.Contains("body strategies", StringComparison.Ordinal)), TimeSpan.FromSeconds(10)),
+                "no 'Serving ... body strategies' line in the server output");
         }
         catch (Exception ex)
         {

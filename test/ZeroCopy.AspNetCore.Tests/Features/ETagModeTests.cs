@@ -71,7 +71,12 @@ public sealed class ETagModeTests : IDisposable
             o.Cache.RevalidateAfter = TimeSpan.Zero;
         }));
         var ct = TestContext.Current.CancellationToken;
-        var before = (await host.Client.GetAsync("/app.js", ct)).Headers.ETag!.Tag;
+        // Connection: close, so the request after the rewrite goes on a new connection: the transport
+        // may reset a connection whose file changed right after its last transfer (README, "The
+        // zero-copy transport"), which is not what this test is about.
+        using var first = new HttpRequestMessage(HttpMethod.Get, "/app.js");
+        first.Headers.ConnectionClose = true;
+        var before = (await host.Client.SendAsync(first, ct)).Headers.ETag!.Tag;
 
         var changed = (byte[])_content.Clone();
         changed[0] ^= 0xFF;

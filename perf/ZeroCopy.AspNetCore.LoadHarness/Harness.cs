@@ -43,7 +43,12 @@ internal sealed class Harness
         }
 
         var work = Directory.CreateTempSubdirectory("zcperf-");
-        ChildProcesses.RecordWorkFolder(work.FullName);
+        if (!_options.KeepFiles)
+        {
+            // perf/run.sh deletes a recorded folder on exit, whatever ended the harness.
+            ChildProcesses.RecordWorkFolder(work.FullName);
+        }
+
         // nginx's workers run as nobody and must reach the files.
         File.SetUnixFileMode(work.FullName, FileSet.DirectoryMode);
         try

@@ -252,16 +252,10 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
             // Usually nothing changed: one statx of the path, as nginx's open_file_cache does. The
             // same inode, device, size and mtime are the very bytes this entry holds, whatever path
             // led there. Anything else takes the full open below the root.
-            if (entry.Version.Identity is { } known && entry.StatPath is { } statPath
-                && Interop.Stat(statPath, out var quick) == Errno.None && known.IsSameVersion(quick))
+            if (entry.StatPath is { } statPath
+                && Interop.Stat(statPath, out var quick) == Errno.None && entry.Version.IsSameFile(quick))
             {
-                if (entry.ChangeToken is { HasChanged: true })
-                {
-                    entry.ChangeToken = Watch(entry.FilePath);
-                }
-
-                entry.ValidatedAt = now;
-                return entry;
+                return StillCurrent(entry, now);
             }
 
             if (entry.Version.PhysicalPath is not { } path
@@ -273,16 +267,9 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
 
             using (handle)
             {
-                var tokenFired = entry.ChangeToken is { HasChanged: true };
                 if (entry.Version.IsSameFile(status))
                 {
-                    if (tokenFired)
-                    {
-                        entry.ChangeToken = Watch(entry.FilePath);
-                    }
-
-                    entry.ValidatedAt = now;
-                    return entry;
+                    return StillCurrent(entry, now);
                 }
 
                 // A new version: describe it afresh and take its place; responses in flight keep
@@ -313,6 +300,18 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
         {
             entry.EndRevalidation();
         }
+    }
+
+    /// <summary>The file is the entry's version: watch it again if the token fired, and trust it for another window.</summary>
+    private CacheEntry StillCurrent(CacheEntry entry, long now)
+    {
+        if (entry.ChangeToken is { HasChanged: true })
+        {
+            entry.ChangeToken = Watch(entry.FilePath);
+        }
+
+        entry.ValidatedAt = now;
+        return entry;
     }
 
     private IChangeToken? Watch(string filePath)

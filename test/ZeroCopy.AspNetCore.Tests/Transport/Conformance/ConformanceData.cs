@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using Microsoft.AspNetCore.Http;
+using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Transport.Conformance;
 
@@ -114,5 +116,43 @@ public static class ConformanceData
         {
             throw new TimeoutException($"Timed out after {timeout.TotalSeconds:0.#} s waiting for {what}.");
         }
+    }
+
+    /// <summary>
+    /// An endpoint body that writes <paramref name="chunk"/> after chunk until the request is
+    /// aborted or <paramref name="limit"/> passes, then reports how the writes ended ("stopped",
+    /// "completed" or "write threw T") and whether RequestAborted fired within
+    /// <paramref name="limit"/>.
+    /// </summary>
+    /// <remarks>
+    /// Bounded by time, not by a count of bytes or writes: once Kestrel aborts a connection its
+    /// writes complete at once without sending, and RequestAborted is signalled a little later from
+    /// the thread pool, so a count-bounded loop could run out first ("completed; RequestAborted=True",
+    /// seen in CI on Kestrel's own socket transport).
+    /// </remarks>
+    public static async Task<string> WriteUntilAbortedAsync(HttpContext context, ReadOnlyMemory<byte> chunk, TimeSpan limit)
+    {
+        var how = "completed";
+        try
+        {
+            var deadline = DateTime.UtcNow + limit;
+            while (!context.RequestAborted.IsCancellationRequested && DateTime.UtcNow < deadline)
+            {
+                await context.Response.Body.WriteAsync(chunk, context.RequestAborted);
+            }
+
+            how = context.RequestAborted.IsCancellationRequested ? "stopped" : how;
+        }
+        catch (OperationCanceledException)
+        {
+            how = "stopped";
+        }
+        catch (Exception ex)
+        {
+            how = "write threw " + ex.GetType().FullName;
+        }
+
+        var aborted = await Poll.UntilAsync(() => context.RequestAborted.IsCancellationRequested, limit);
+        return $"{how}; RequestAborted={aborted}";
     }
 }

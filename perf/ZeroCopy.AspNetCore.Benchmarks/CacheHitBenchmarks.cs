@@ -2,13 +2,8 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Runtime.Versioning;
 using BenchmarkDotNet.Attributes;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.FileProviders;
 using ZeroCopy.AspNetCore.Caching;
-using ZeroCopy.AspNetCore.Configuration;
-using ZeroCopy.AspNetCore.Diagnostics;
 using ZeroCopy.AspNetCore.StaticFiles;
 
 namespace ZeroCopy.AspNetCore.Benchmarks;
@@ -34,12 +29,7 @@ public class CacheHitBenchmarks
         _root = new TempRoot();
         _pipelines = new Pipelines(_root.Path);
         _provider = new PhysicalFileProvider(_root.Path);
-        var site = StaticFileSiteBuilder.Build(
-            new StaticFileOptions { FileProvider = _provider },
-            codeWins: true,
-            _pipelines.Services.GetRequiredService<ZeroCopySettings>(),
-            _pipelines.Services.GetRequiredService<IWebHostEnvironment>(),
-            _pipelines.Services.GetRequiredService<ZeroCopyMetrics>());
+        var site = _pipelines.BuildSite(_provider);
         _cache = site.Cache ?? throw new InvalidOperationException("The cache is off.");
         // Admit the file (MinHits = 2).
         for (var i = 0; i < 2; i++)

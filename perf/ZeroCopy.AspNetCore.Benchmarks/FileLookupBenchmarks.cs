@@ -1,9 +1,5 @@
 using BenchmarkDotNet.Attributes;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.FileProviders;
-using ZeroCopy.AspNetCore.Configuration;
 using ZeroCopy.AspNetCore.StaticFiles;
 
 namespace ZeroCopy.AspNetCore.Benchmarks;
@@ -27,12 +23,7 @@ public class FileLookupBenchmarks
         _root = new TempRoot();
         _pipelines = new Pipelines(_root.Path);
         _provider = new PhysicalFileProvider(_root.Path);
-        _site = StaticFileSiteBuilder.Build(
-            new StaticFileOptions { FileProvider = _provider },
-            codeWins: true,
-            _pipelines.Services.GetRequiredService<ZeroCopySettings>(),
-            _pipelines.Services.GetRequiredService<IWebHostEnvironment>(),
-            _pipelines.Services.GetRequiredService<ZeroCopy.AspNetCore.Diagnostics.ZeroCopyMetrics>());
+        _site = _pipelines.BuildSite(_provider);
     }
 
     [GlobalCleanup]

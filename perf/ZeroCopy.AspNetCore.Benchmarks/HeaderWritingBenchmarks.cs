@@ -1,11 +1,7 @@
 using BenchmarkDotNet.Attributes;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Logging.Abstractions;
-using ZeroCopy.AspNetCore.Configuration;
 using ZeroCopy.AspNetCore.StaticFiles;
 
 namespace ZeroCopy.AspNetCore.Benchmarks;
@@ -32,12 +28,7 @@ public class HeaderWritingBenchmarks
         _root = new TempRoot();
         _pipelines = new Pipelines(_root.Path);
         _provider = new PhysicalFileProvider(_root.Path);
-        _site = StaticFileSiteBuilder.Build(
-            new StaticFileOptions { FileProvider = _provider },
-            codeWins: true,
-            _pipelines.Services.GetRequiredService<ZeroCopySettings>(),
-            _pipelines.Services.GetRequiredService<IWebHostEnvironment>(),
-            _pipelines.Services.GetRequiredService<ZeroCopy.AspNetCore.Diagnostics.ZeroCopyMetrics>());
+        _site = _pipelines.BuildSite(_provider);
         _info = _provider.GetFileInfo(TempRoot.FilePath);
         _file = new FileVersion(_info, "text/css", _info.Length, _info.LastModified, identity: null);
     }

@@ -48,6 +48,15 @@ public sealed class Pipelines : IDisposable
     /// <summary>Ours with the cache off: every request opens and fstats the file.</summary>
     public RequestDelegate OursUncached { get; }
 
+    /// <summary>The site our middleware would build over <paramref name="provider"/>, with these services' settings.</summary>
+    internal ZeroCopy.AspNetCore.StaticFiles.StaticFileSite BuildSite(IFileProvider provider)
+        => ZeroCopy.AspNetCore.StaticFiles.StaticFileSiteBuilder.Build(
+            new StaticFileOptions { FileProvider = provider },
+            codeWins: true,
+            _services.GetRequiredService<ZeroCopy.AspNetCore.Configuration.ZeroCopySettings>(),
+            _services.GetRequiredService<IWebHostEnvironment>(),
+            _services.GetRequiredService<ZeroCopy.AspNetCore.Diagnostics.ZeroCopyMetrics>());
+
     private static ServiceProvider CreateServices(string root, params KeyValuePair<string, string?>[] settings)
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();

@@ -8,7 +8,7 @@
 #   --out FILE            where the markdown table goes (default perf/results/perf-<UTC time>.md,
 #                         raw samples in FILE.json); the table is also printed
 #   --rounds N            rounds (default 3)          --duration S      seconds per cell (default 2)
-#   --big-duration S      seconds per 64 MiB cell (2) --warmup S        warm-up per server start (1)
+#   --big-duration S      seconds per 64 MiB cell (2) --warmup S        warm-up per server start (3)
 #   --connections LIST    default 4,32                --threads N       wrk threads (default 2)
 #   --servers LIST        stock,stream,sendfile,splice,cache,nginx (default all)
 #   --workloads LIST      4k,64k,1m,64m,small,plaintext (default all)

@@ -346,10 +346,13 @@ internal sealed class Harness
         }
     }
 
-    /// <summary>The library's counters (ours only; read outside the measured window), or null.</summary>
+    /// <summary>
+    /// The .NET hosts' counters (the library's, ours only; GC figures, both), read outside the
+    /// measured window, or null.
+    /// </summary>
     private async Task<Dictionary<string, long>?> FetchCountersAsync(RunningServer server, CancellationToken cancel)
     {
-        if (!server.Spec.IsOurs)
+        if (server.Spec.Kind != ServerKind.PerfHost)
         {
             return null;
         }
@@ -375,6 +378,6 @@ internal sealed class Harness
         }
 
         Console.WriteLine(string.Create(inv,
-            $"  {sample.Workload,-9} c={sample.Connections,-3} {sample.RequestsPerSecond,10:N0} req/s {sample.MegabytesPerSecond,8:N0} MB/s  p99 {sample.Wrk.P99Us / 1000.0,8:F2} ms  cpu {sample.CpuSeconds,5:F2} s {sample.CpuSecondsPerGigabyte,7:F2} s/GB  rss {sample.PeakRssKiB / 1024.0,4:F0} MiB  other {sample.OtherCpuPercent,3:F0}%"));
+            $"  {sample.Workload,-9} c={sample.Connections,-3} {sample.RequestsPerSecond,10:N0} req/s {sample.MegabytesPerSecond,8:N0} MB/s  p99 {sample.Wrk.P99Us / 1000.0,8:F2} ms  cpu {sample.CpuSeconds,5:F2} s {sample.CpuSecondsPerGigabyte,7:F2} s/GB  rss {sample.PeakRssKiB / 1024.0,4:F0} MiB  other {sample.OtherCpuPercent,3:F0}%  gc {sample.GcText}"));
     }
 }

@@ -13,7 +13,7 @@ internal sealed class HarnessOptions
           --rounds N              rounds of A B C ... (default 3; medians are taken across rounds)
           --duration S            seconds of load per cell (default 2)
           --big-duration S        seconds of load per 64 MiB cell (default 2)
-          --warmup S              seconds of mixed load after each server start (default 1; 0 = none)
+          --warmup S              seconds of mixed load after each server start (default 3; 0 = none)
           --connections LIST      wrk connection counts (default 4,32)
           --servers LIST          any of stock,stream,sendfile,splice,cache,nginx (default all)
           --workloads LIST        any of 4k,64k,1m,64m,small,plaintext (default all)
@@ -33,7 +33,7 @@ internal sealed class HarnessOptions
     public int Rounds { get; private set; } = 3;
     public int Duration { get; private set; } = 2;
     public int BigDuration { get; private set; } = 2;
-    public int Warmup { get; private set; } = 1;
+    public int Warmup { get; private set; } = 3;
     public IReadOnlyList<int> Connections { get; private set; } = [4, 32];
     public IReadOnlyList<string>? Servers { get; private set; }
     public IReadOnlyList<string>? Workloads { get; private set; }
@@ -130,7 +130,7 @@ internal sealed class HarnessOptions
         options.Rounds = rounds ?? (options.Quick ? 1 : 3);
         options.Duration = duration ?? (options.Quick ? 1 : 2);
         options.BigDuration = bigDuration ?? (options.Quick ? 1 : 2);
-        options.Warmup = warmup ?? (options.Quick ? 0 : 1);
+        options.Warmup = warmup ?? (options.Quick ? 0 : 3);
         if (options.PerfHost is null)
         {
             throw new ArgumentException("--perfhost is required (perf/run.sh passes it).");

@@ -46,8 +46,8 @@ internal static class Report
         Line(builder, $"- Machine: {context.Machine}. Client and servers share these cores; nothing is pinned. Busy with other processes just before the run: {context.Notes.BackgroundCpuPercent:F0}%");
         Line(builder, $"- Servers: {context.Notes.Runtime ?? ".NET"} ({context.Notes.Gc ?? "?"} GC, Release, Kestrel defaults, log level Warning); {nginx}");
         Line(builder);
-        Line(builder, "| Workload | Conns | Server | req/s | ± | MB/s | p50 ms | p99 ms | CPU s/GB | CPU µs/req | Peak RSS MiB | Errors | Other CPU | Thrpt × stock | Thrpt × nginx | CPU × stock | CPU × nginx | Bodies sent by |");
-        Line(builder, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        Line(builder, "| Workload | Conns | Server | req/s | ± | MB/s | p50 ms | p99 ms | CPU s/GB | CPU µs/req | Peak RSS MiB | Alloc KiB/req | GC pause ms | Errors | Other CPU | Thrpt × stock | Thrpt × nginx | CPU × stock | CPU × nginx | Bodies sent by |");
+        Line(builder, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
 
         foreach (var workload in context.Workloads)
         {
@@ -65,7 +65,7 @@ internal static class Report
         }
 
         Line(builder);
-        Line(builder, "Columns: medians across rounds. **±**: half the range of the throughput across rounds, relative to the median (run-to-run noise on this machine). **MB/s**: bytes wrk read (headers + bodies) per second, 10^6 bytes. **p50/p99**: wrk's latency percentiles (— when no response completed within the cell). **CPU s/GB**: CPU seconds (user + system) of the server's processes (nginx: master + workers), from /proc/PID/stat before and after the run, per 10^9 bytes delivered. **CPU µs/req**: the same CPU per response. **Peak RSS**: VmHWM during the cell (nginx: sum over its processes). **Errors**: socket errors, non-200 statuses and wrong lengths over all rounds; any error fails the run. **Other CPU**: share of the whole machine used meanwhile by anything but the server, wrk, the harness and ksoftirqd (other users of a shared machine); more than a few percent means that cell is disturbed. **Thrpt ×**: throughput ratio (MB/s; plaintext: req/s), higher is better. **CPU ×**: CPU ratio (s/GB; plaintext: µs/req), lower is better. Ratios are the median of per-round ratios; — = the reference itself or not measured. **Bodies sent by**: for ours, the strategies the library's metrics counted during the row's cells, with fallback reasons.");
+        Line(builder, "Columns: medians across rounds. **±**: half the range of the throughput across rounds, relative to the median (run-to-run noise on this machine). **MB/s**: bytes wrk read (headers + bodies) per second, 10^6 bytes. **p50/p99**: wrk's latency percentiles (— when no response completed within the cell). **CPU s/GB**: CPU seconds (user + system) of the server's processes (nginx: master + workers), from /proc/PID/stat before and after the run, per 10^9 bytes delivered. **CPU µs/req**: the same CPU per response. **Peak RSS**: VmHWM during the cell (nginx: sum over its processes). **Alloc KiB/req**: managed bytes the .NET host allocated during the cell per response (GC.GetTotalAllocatedBytes; — for nginx). **GC pause ms**: time the .NET host was paused for garbage collections during the cell (GC.GetTotalPauseDuration). **Errors**: socket errors, non-200 statuses and wrong lengths over all rounds; any error fails the run. **Other CPU**: share of the whole machine used meanwhile by anything but the server, wrk, the harness and ksoftirqd (other users of a shared machine); more than a few percent means that cell is disturbed. **Thrpt ×**: throughput ratio (MB/s; plaintext: req/s), higher is better. **CPU ×**: CPU ratio (s/GB; plaintext: µs/req), lower is better. Ratios are the median of per-round ratios; — = the reference itself or not measured. **Bodies sent by**: for ours, the strategies the library's metrics counted during the row's cells, with fallback reasons.");
 
         var strategyNotes = StrategyNotes(context).ToList();
         if (strategyNotes.Count > 0 || context.Notes.Notes.Count > 0 || context.Notes.Warnings.Count > 0 || context.Servers.Any(static s => !s.RunsPlaintext))
@@ -140,7 +140,7 @@ internal static class Report
         var errors = samples.Sum(static s => s.ErrorCount);
         if (samples.Any(static s => s.Failed))
         {
-            return head + $" **FAILED** | | | | | | | | {errors.ToString(s_inv)} | | — | — | — | — | |";
+            return head + $" **FAILED** | | | | | | | | | | {errors.ToString(s_inv)} | | — | — | — | — | |";
         }
 
         var throughput = samples.Select(s => Throughput(workload, s)).ToList();
@@ -156,6 +156,8 @@ internal static class Report
             " " + Number(Median(samples.Select(static s => s.CpuSecondsPerGigabyte))),
             " " + Number(Median(samples.Select(static s => s.CpuMicrosecondsPerRequest))),
             string.Create(s_inv, $" {Median(samples.Select(static s => s.PeakRssKiB / 1024.0)):F0}"),
+            " " + Number(Median(samples.Select(static s => s.AllocatedBytesPerRequest / 1024))),
+            " " + Number(Median(samples.Select(static s => s.GcPauseMilliseconds))),
             " " + errors.ToString(s_inv),
             string.Create(s_inv, $" {Median(samples.Select(static s => s.OtherCpuPercent)):F0}%"),
             " " + Ratio(context, workload, connections, server, ServerSpec.StockId, Throughput),

@@ -23,8 +23,25 @@ internal sealed class Sample
     public double StealSeconds { get; init; }
     public List<string> Problems { get; init; } = [];
 
-    /// <summary>The library's counters during this cell (ours only): responses by strategy, fallbacks by reason.</summary>
+    /// <summary>
+    /// Counters during this cell: the library's (ours only: responses by strategy, fallbacks by
+    /// reason) and the host's garbage collections (<c>gc.*</c>, stock and ours).
+    /// </summary>
     public Dictionary<string, long>? Counters { get; init; }
+
+    /// <summary>Bytes the .NET host allocated per response during the cell (NaN for nginx or when unknown).</summary>
+    public double AllocatedBytesPerRequest
+        => Counters is { } c && c.TryGetValue("gc.allocated.bytes", out var bytes) && Wrk is { Requests: > 0 }
+            ? (double)bytes / Wrk.Requests
+            : double.NaN;
+
+    /// <summary>Milliseconds the .NET host was paused for garbage collections during the cell (NaN for nginx or when unknown).</summary>
+    public double GcPauseMilliseconds => Counters is { } c && c.TryGetValue("gc.pause.us", out var pause) ? pause / 1000.0 : double.NaN;
+
+    /// <summary>Collections by generation and total pause during the cell, e.g. "12/3/0 41 ms"; "—" without counters.</summary>
+    public string GcText => Counters is { } c && c.TryGetValue("gc.gen0", out var gen0)
+        ? string.Create(CultureInfo.InvariantCulture, $"{gen0}/{c["gc.gen1"]}/{c["gc.gen2"]} {c.GetValueOrDefault("gc.pause.us") / 1000.0:F0} ms, {AllocatedBytesPerRequest / 1024:F1} KiB/req")
+        : "—";
 
     public bool Failed => Problems.Count > 0 || Wrk is null;
 

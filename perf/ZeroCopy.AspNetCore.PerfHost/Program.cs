@@ -33,7 +33,7 @@ builder.Configuration.AddInMemoryCollection([new("Logging:LogLevel:Default", "Wa
 builder.Configuration.AddCommandLine(arguments.Remaining);
 builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, arguments.Port));
 
-StrategyCounters? counters = null;
+var counters = new StrategyCounters(listen: arguments.Implementation == Implementation.ZeroCopy);
 if (arguments.Implementation == Implementation.ZeroCopy)
 {
     var settings = new List<KeyValuePair<string, string?>>
@@ -48,7 +48,6 @@ if (arguments.Implementation == Implementation.ZeroCopy)
     // Inserted before the command line so --ZeroCopyStaticFiles:... on the command line wins.
     builder.Configuration.Sources.Insert(builder.Configuration.Sources.Count - 1, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource { InitialData = settings });
     builder.Services.AddZeroCopyStaticFiles();
-    counters = new StrategyCounters();
 }
 
 var app = builder.Build();
@@ -68,7 +67,7 @@ app.Use(next => context =>
 
     if (path.Equals(StrategyCounters.Path, StringComparison.Ordinal))
     {
-        return counters is null ? Results.NotFound().ExecuteAsync(context) : counters.WriteAsync(context);
+        return counters.WriteAsync(context);
     }
 
     return next(context);
@@ -99,5 +98,5 @@ Console.WriteLine(
 Console.Out.Flush();
 
 await app.WaitForShutdownAsync();
-counters?.Dispose();
+counters.Dispose();
 return 0;

@@ -53,6 +53,13 @@ internal sealed class CacheEntry
 
     private byte[]? _statPath;
 
+    /// <summary>
+    /// For a file itself (variant 0): bit i is set when the i-th precompressed sibling existed when
+    /// the entry was last validated. A hit then knows whether the response varies and which
+    /// siblings are worth looking up, without probing the disk for each of them.
+    /// </summary>
+    public int Siblings { get; set; }
+
     /// <summary>Stopwatch timestamp of the last check against the file on disk.</summary>
     public long ValidatedAt { get; set; }
 

@@ -35,7 +35,6 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
 
     private readonly ConcurrentDictionary<CacheKey, CacheEntry> _entries = new();
     private readonly ConcurrentDictionary<CacheKey, int> _candidates = new();
-    private readonly ConcurrentDictionary<CacheKey, long> _missing = new();
     private readonly Lock _evictionLock = new();
     private readonly ZeroCopyCacheOptions _options;
     private readonly RootDirectory _root;
@@ -45,6 +44,7 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
     private readonly ZeroCopyMetrics _metrics;
     private readonly long _revalidateTicks;
     private readonly string _memfdName;
+    private readonly string[] _siblingSuffixes;
     private long _snapshotBytes;
     private int _snapshotCount;
 
@@ -55,7 +55,6 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
     // all a bound on bookkeeping needs.
     private int _entryCount;
     private int _candidateCount;
-    private int _missingCount;
     private bool _watchUnavailable;
     private volatile bool _disposed;
 
@@ -65,8 +64,10 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
     /// <param name="etags">Describes new versions found by revalidation.</param>
     /// <param name="keepDescriptorFrom">Snapshots of at least this many bytes keep their memfd for sendfile.</param>
     /// <param name="metrics">Counts hits, misses, admissions and evictions.</param>
-    public FileCache(ZeroCopyCacheOptions options, RootDirectory root, IFileProvider provider, ETagFactory etags, long keepDescriptorFrom, ZeroCopyMetrics metrics)
+    /// <param name="siblingSuffixes">Suffixes of the precompressed siblings, in the site's order (empty when off).</param>
+    public FileCache(ZeroCopyCacheOptions options, RootDirectory root, IFileProvider provider, ETagFactory etags, long keepDescriptorFrom, ZeroCopyMetrics metrics, string[]? siblingSuffixes = null)
     {
+        _siblingSuffixes = siblingSuffixes ?? [];
         _options = options;
         _root = root;
         _provider = provider;
@@ -156,11 +157,6 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
             Interlocked.Decrement(ref _candidateCount);
         }
 
-        if (_missing.TryRemove(key, out _))
-        {
-            Interlocked.Decrement(ref _missingCount);
-        }
-
         var entry = Build(key, filePath, version, handle, identity, version.ObservedAt);
         if (entry is null)
         {
@@ -201,41 +197,42 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
     /// <summary>How many times MinHits a file needs near a limit.</summary>
     internal const int PressureFactor = 4;
 
-    /// <summary>
-    /// True when <paramref name="key"/> was looked up and did not exist less than RevalidateAfter
-    /// ago: precompressed siblings are probed on every request, and most files have none.
-    /// </summary>
-    public bool IsKnownMissing(in CacheKey key)
-        => _missing.TryGetValue(key, out var since) && Stopwatch.GetTimestamp() - since <= _revalidateTicks;
-
-    public void MarkMissing(in CacheKey key)
-    {
-        var now = Stopwatch.GetTimestamp();
-        if (_missing.TryAdd(key, now))
-        {
-            if (Interlocked.Increment(ref _missingCount) > _options.MaxEntries * 4)
-            {
-                _missing.Clear();
-                Volatile.Write(ref _missingCount, 0);
-            }
-
-            return;
-        }
-
-        _missing[key] = now;
-    }
-
     private CacheEntry? Build(CacheKey key, string filePath, FileVersion version, SafeFileHandle handle, in FileStatus identity, long now)
     {
         var token = Watch(filePath);
+        CacheEntry? entry;
         if (version.Length <= _options.MaxFileBytes)
         {
             var snapshot = MemfdSnapshot.TryCreate(handle, identity, _memfdName, keepDescriptor: version.Length >= _keepDescriptorFrom && version.Length > 0);
-            return snapshot is null ? null : new CacheEntry(key, filePath, version, snapshot.Descriptor, snapshot, token, now);
+            entry = snapshot is null ? null : new CacheEntry(key, filePath, version, snapshot.Descriptor, snapshot, token, now);
+        }
+        else
+        {
+            var copy = Interop.Duplicate(handle, out _);
+            entry = copy < 0 ? null : new CacheEntry(key, filePath, version, new SafeFileHandle(copy, ownsHandle: true), null, token, now);
         }
 
-        var copy = Interop.Duplicate(handle, out _);
-        return copy < 0 ? null : new CacheEntry(key, filePath, version, new SafeFileHandle(copy, ownsHandle: true), null, token, now);
+        if (entry is not null && key.Variant == 0)
+        {
+            entry.Siblings = ProbeSiblings(filePath);
+        }
+
+        return entry;
+    }
+
+    /// <summary>Which precompressed siblings of <paramref name="filePath"/> exist now (bit i: the i-th suffix).</summary>
+    private int ProbeSiblings(string filePath)
+    {
+        var found = 0;
+        for (var i = 0; i < _siblingSuffixes.Length; i++)
+        {
+            if (_provider.GetFileInfo(filePath + _siblingSuffixes[i]).Exists)
+            {
+                found |= 1 << i;
+            }
+        }
+
+        return found;
     }
 
     /// <summary>Checks a stale entry against the file; returns the entry to use, or null.</summary>
@@ -308,6 +305,13 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
         if (entry.ChangeToken is { HasChanged: true })
         {
             entry.ChangeToken = Watch(entry.FilePath);
+        }
+
+        if (entry.Key.Variant == 0 && _siblingSuffixes.Length != 0)
+        {
+            // Siblings added or removed since the last window are seen now (the watcher watches
+            // the file itself only).
+            entry.Siblings = ProbeSiblings(entry.FilePath);
         }
 
         entry.ValidatedAt = now;
@@ -414,6 +418,5 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
         }
 
         _candidates.Clear();
-        _missing.Clear();
     }
 }

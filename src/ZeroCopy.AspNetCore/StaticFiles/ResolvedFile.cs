@@ -28,7 +28,14 @@ internal sealed class ResolvedFile : IDisposable
         _entry = entry;
         Handle = entry.Handle;
         Snapshot = entry.Snapshot;
+        KnownSiblings = entry.Key.Variant == 0 ? entry.Siblings : null;
     }
+
+    /// <summary>
+    /// For a cached file itself: which precompressed siblings existed at its last validation
+    /// (bit i: the i-th configured encoding); null when unknown (not from the cache).
+    /// </summary>
+    public int? KnownSiblings { get; }
 
     public FileVersion Version { get; }
 

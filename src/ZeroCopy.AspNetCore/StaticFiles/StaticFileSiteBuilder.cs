@@ -60,15 +60,15 @@ internal static class StaticFileSiteBuilder
         var rootDirectory = provider is PhysicalFileProvider physical ? settings.RootDirectoryFor(physical.Root) : null;
         var manifest = config.ETag.Manifest is { } m ? Path.GetFullPath(Path.Combine(settings.ContentRootPath, m)) : null;
         var etags = new ETagFactory(config.ETag.Mode, manifest);
-        FileCache? cache = null;
-        if (rootDirectory is not null && config.Cache.Enabled && OperatingSystem.IsLinux())
-        {
-            cache = new FileCache(config.Cache, rootDirectory, provider, etags, keepDescriptorFrom: Math.Max(1, config.MinZeroCopyBytes), metrics);
-        }
-
         (string, string)[] precompressed = config.Precompressed.Enabled
             ? [.. config.Precompressed.Encodings.Select(e => (e.ToLowerInvariant(), ZeroCopyOptionsValidator.KnownEncodings[e]))]
             : [];
+
+        FileCache? cache = null;
+        if (rootDirectory is not null && config.Cache.Enabled && OperatingSystem.IsLinux())
+        {
+            cache = new FileCache(config.Cache, rootDirectory, provider, etags, keepDescriptorFrom: Math.Max(1, config.MinZeroCopyBytes), metrics, [.. precompressed.Select(static p => p.Item2)]);
+        }
 
         return new StaticFileSite
         {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Extensions;
 using ZeroCopy.AspNetCore.Caching;
@@ -11,12 +12,29 @@ namespace ZeroCopy.AspNetCore.StaticFiles;
 /// </summary>
 internal sealed partial class ZeroCopyStaticFileMiddleware
 {
-    private async Task ServeAsync(HttpContext context, StaticFileSite site, string subPath)
+    // identityHit: the file itself from the cache (owned by this call), when Invoke already found it.
+    private async Task ServeAsync(HttpContext context, StaticFileSite site, string subPath, ResolvedFile? identityHit)
     {
+        if (identityHit is not null)
+        {
+            // Its content type was known when it was admitted.
+            var (chosen, varies, refused) = SelectRepresentation(context, site, subPath, identityHit.Version.ContentType, identityHit);
+            if (chosen is not null)
+            {
+                await RespondAsync(context, site, chosen, subPath, varies);
+                return;
+            }
+
+            Debug.Assert(refused, "The file itself exists: only identity;q=0 leaves no representation.");
+            context.Response.StatusCode = StatusCodes.Status406NotAcceptable;
+            context.Response.Headers.Vary = "Accept-Encoding";
+            return;
+        }
+
         var known = LookupContentType(site, subPath, out var contentType);
         if (known)
         {
-            var (file, vary, notAcceptable) = SelectRepresentation(context, site, subPath, contentType);
+            var (file, vary, notAcceptable) = SelectRepresentation(context, site, subPath, contentType, identityHit: null);
             if (file is not null)
             {
                 await RespondAsync(context, site, file, subPath, vary);
@@ -62,16 +80,26 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
     /// <summary>
     /// The best representation the client accepts. <c>vary</c> is true when the file has
     /// precompressed siblings (the response then depends on Accept-Encoding, whichever is sent).
+    /// <c>identityHit</c> is the file itself from the cache, owned by this call: it is returned when
+    /// chosen and released otherwise; its <see cref="ResolvedFile.KnownSiblings"/> spare the probes
+    /// of siblings that did not exist at its last validation.
     /// </summary>
-    private (ResolvedFile? File, bool Vary, bool NotAcceptable) SelectRepresentation(HttpContext context, StaticFileSite site, string subPath, string? contentType)
+    private (ResolvedFile? File, bool Vary, bool NotAcceptable) SelectRepresentation(HttpContext context, StaticFileSite site, string subPath, string? contentType, ResolvedFile? identityHit)
     {
         var encodings = site.Precompressed;
         if (encodings.Length == 0)
         {
+            if (identityHit is not null)
+            {
+                return (identityHit, false, false);
+            }
+
             TryResolve(site, subPath, contentType, variant: 0, out var plain, logMissing: true);
             return (plain, false, false);
         }
 
+        // Bit i: the i-th sibling may exist (all of them when nothing is known).
+        var candidates = identityHit?.KnownSiblings ?? ~0;
         var accept = AcceptEncoding.Parse(context.Request.Headers.AcceptEncoding);
         var tried = 0;
         while (true)
@@ -95,8 +123,9 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
             }
 
             tried |= 1 << best;
-            if (TryResolve(site, subPath, contentType, (byte)(best + 1), out var variant))
+            if ((candidates & (1 << best)) != 0 && TryResolve(site, subPath, contentType, (byte)(best + 1), out var variant))
             {
+                identityHit?.Dispose();
                 return (variant, true, false);
             }
         }
@@ -105,42 +134,39 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
         var vary = false;
         for (var i = 0; i < encodings.Length && !vary; i++)
         {
-            vary = (tried & (1 << i)) == 0 && SiblingExists(site, subPath, (byte)(i + 1));
+            vary = (tried & (1 << i)) == 0 && (candidates & (1 << i)) != 0 && SiblingExists(site, subPath, (byte)(i + 1));
         }
 
         if (accept.IdentityQuality == 0)
         {
-            return (null, vary, vary || FileExists(site, subPath));
+            var exists = identityHit is not null || vary || FileExists(site, subPath);
+            identityHit?.Dispose();
+            return (null, vary, exists);
+        }
+
+        if (identityHit is not null)
+        {
+            return (identityHit, vary, false);
         }
 
         TryResolve(site, subPath, contentType, variant: 0, out var identity, logMissing: true);
         return (identity, vary, false);
     }
 
+    /// <summary>Whether a response without any content coding is acceptable (RFC 9110 §12.5.3): no Accept-Encoding, or identity not refused.</summary>
+    private static bool IdentityAccepted(Microsoft.Extensions.Primitives.StringValues acceptEncoding)
+        => acceptEncoding.Count == 0 || AcceptEncoding.Parse(acceptEncoding).IdentityQuality > 0;
+
     private static bool SiblingExists(StaticFileSite site, string subPath, byte variant)
     {
-        var key = new CacheKey(subPath, variant);
-        if (site.Cache is { } cache && OperatingSystem.IsLinux())
+        if (site.Cache is { } cache && OperatingSystem.IsLinux()
+            && cache.TryGet(new CacheKey(subPath, variant), countMiss: false) is { } entry)
         {
-            if (cache.IsKnownMissing(key))
-            {
-                return false;
-            }
-
-            if (cache.TryGet(key, countMiss: false) is { } entry)
-            {
-                entry.Release();
-                return true;
-            }
+            entry.Release();
+            return true;
         }
 
-        var exists = site.FileProvider.GetFileInfo(subPath + site.Precompressed[variant - 1].Suffix).Exists;
-        if (!exists && site.Cache is { } missing && OperatingSystem.IsLinux())
-        {
-            missing.MarkMissing(key);
-        }
-
-        return exists;
+        return site.FileProvider.GetFileInfo(subPath + site.Precompressed[variant - 1].Suffix).Exists;
     }
 
     private static bool FileExists(StaticFileSite site, string subPath) => site.FileProvider.GetFileInfo(subPath).Exists;
@@ -161,11 +187,6 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
                 file = new ResolvedFile(entry);
                 return true;
             }
-
-            if (variant != 0 && cache.IsKnownMissing(key))
-            {
-                return false;
-            }
         }
 
         string? encoding = null;
@@ -182,11 +203,6 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
             if (logMissing)
             {
                 StaticFileLog.FileNotFound(_logger, subPath);
-            }
-
-            if (variant != 0 && cache is not null && OperatingSystem.IsLinux())
-            {
-                cache.MarkMissing(key);
             }
 
             return false;

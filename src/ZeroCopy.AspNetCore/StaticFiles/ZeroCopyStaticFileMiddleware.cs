@@ -86,15 +86,21 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
         {
             StaticFileLog.PathMismatch(_logger, subPath.Value);
         }
-        else if (site.Precompressed.Length == 0 && site.Cache is { } cache && OperatingSystem.IsLinux()
-            && cache.TryGet(new Caching.CacheKey(subPath.Value!, 0)) is { } entry)
+        else if (site.Cache is { } cache && OperatingSystem.IsLinux()
+            && cache.TryGet(new Caching.CacheKey(subPath.Value!, 0), countMiss: false) is { } entry)
         {
-            // A cache hit: no content-type lookup, no open, no stat (the entry was admitted with them).
-            return RespondAsync(context, site, new ResolvedFile(entry), subPath.Value!, vary: false);
+            // A cache hit: no content-type lookup, no open, no stat (the entry was admitted with
+            // them). A file without precompressed siblings is the answer whatever the client
+            // accepts, unless it refuses identity; the entry knows its siblings.
+            var file = new ResolvedFile(entry);
+            return entry.Siblings == 0 && IdentityAccepted(context.Request.Headers.AcceptEncoding)
+                ? RespondAsync(context, site, file, subPath.Value!, vary: false)
+                : ServeAsync(context, site, subPath.Value!, file);
         }
         else
         {
-            return ServeAsync(context, site, subPath.Value!);
+            // A cache miss is counted where the file is resolved (after the content-type check).
+            return ServeAsync(context, site, subPath.Value!, identityHit: null);
         }
 
         return _next(context);

@@ -181,6 +181,59 @@ public sealed class PrecompressedTests : IDisposable
     }
 
     [Fact]
+    public async Task A_cached_file_knows_its_siblings_and_sees_new_ones_within_RevalidateAfter()
+    {
+        // The file itself is cached with the siblings it had; hits answer from that knowledge
+        // without probing the disk, and a revalidation (watcher off, 200 ms window) refreshes it.
+        await using var host = await StartAsync(HostKind.Kestrel, o =>
+        {
+            o.Cache.MinHits = 1;
+            o.Cache.RevalidateAfter = TimeSpan.FromMilliseconds(200);
+        });
+        using var metrics = new MetricsCollector(host.Services.GetRequiredService<IMeterFactory>());
+        var ct = TestContext.Current.CancellationToken;
+
+        // Admitted without siblings: hits are the file itself, without Vary, whatever is accepted.
+        for (var i = 0; i < 3; i++)
+        {
+            using var plain = await GetAsync(host, "/plain.css", i == 0 ? null : "gzip, br");
+            Assert.Equal(HttpStatusCode.OK, plain.StatusCode);
+            Assert.Empty(plain.Headers.Vary);
+            Assert.Empty(plain.Content.Headers.ContentEncoding);
+        }
+
+        Assert.True(metrics.Total("zerocopy.cache.hits") >= 2, metrics.Dump());
+        using (var refused = await GetAsync(host, "/plain.css", "identity;q=0"))
+        {
+            Assert.Equal(HttpStatusCode.NotAcceptable, refused.StatusCode);
+        }
+
+        // A sibling appears: once the window has passed, a client that accepts it gets it, and the
+        // file itself varies for everyone.
+        var gzip = Compress(File.ReadAllBytes(Path.Combine(_root.Path, "plain.css")), static s => new GZipStream(s, CompressionLevel.SmallestSize));
+        _root.Write("plain.css.gz", gzip);
+        Assert.True(await Poll.UntilAsync(async () =>
+        {
+            using var response = await GetAsync(host, "/plain.css", "gzip");
+            var body = await response.Content.ReadAsByteArrayAsync(ct);
+            return response.Content.Headers.ContentEncoding.SingleOrDefault() == "gzip" && gzip.SequenceEqual(body);
+        }, TimeSpan.FromSeconds(10)));
+        using (var identity = await GetAsync(host, "/plain.css", null))
+        {
+            Assert.Empty(identity.Content.Headers.ContentEncoding);
+            Assert.Equal("Accept-Encoding", Assert.Single(identity.Headers.Vary));
+        }
+
+        // It goes away again: the file itself, without Vary, after the next window.
+        File.Delete(Path.Combine(_root.Path, "plain.css.gz"));
+        Assert.True(await Poll.UntilAsync(async () =>
+        {
+            using var response = await GetAsync(host, "/plain.css", "gzip");
+            return response.StatusCode == HttpStatusCode.OK && response.Content.Headers.ContentEncoding.Count == 0 && response.Headers.Vary.Count == 0;
+        }, TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
     public async Task It_can_be_turned_off_and_encodings_chosen()
     {
         await using (var off = await StartAsync(HostKind.Kestrel, o => o.Precompressed.Enabled = false))

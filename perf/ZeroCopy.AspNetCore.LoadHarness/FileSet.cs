@@ -9,9 +9,8 @@ internal sealed record ServedFile(string UrlPath, long Length, byte[] Sha256);
 
 /// <summary>
 /// The file set every server serves, generated with a fixed seed under a temporary root:
-/// 0 B, 4 KiB, 64 KiB (hot), 1 MiB, 64 MiB, <see cref="SmallCount"/> files of 2-16 KiB in
-/// folders of 100 for the many-small-files (cache-miss) workload, and <see cref="WarmCount"/>
-/// more small files under <c>/warm/</c> that only the warm-up requests.
+/// 0 B, 4 KiB, 64 KiB (hot), 1 MiB, 64 MiB, and <see cref="SmallCount"/> files of 2-16 KiB in
+/// folders of 100 for the many-small-files (cache-miss) workload.
 /// </summary>
 /// <remarks>
 /// Each small file starts with <c>zcperf LLLLLLLL IIII\n</c> (its own length and index) so that
@@ -21,12 +20,6 @@ internal sealed record ServedFile(string UrlPath, long Length, byte[] Sha256);
 internal sealed class FileSet
 {
     public const int SmallCount = 10_000;
-
-    /// <summary>
-    /// Small files only the warm-up asks for: the code paths of misses, admissions and hits run
-    /// long enough for the JIT to tier them up, while the measured small files stay cold.
-    /// </summary>
-    public const int WarmCount = 2_000;
     private const int Seed = 20261124;
     public const UnixFileMode DirectoryMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
         | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
@@ -51,9 +44,6 @@ internal sealed class FileSet
 
     public static string SmallPath(int index)
         => string.Create(CultureInfo.InvariantCulture, $"/small/{index / 100:D2}/{index:D4}.bin");
-
-    public static string WarmPath(int index)
-        => string.Create(CultureInfo.InvariantCulture, $"/warm/{index / 100:D2}/{index:D4}.bin");
 
     public static FileSet Generate(string root)
     {
@@ -84,16 +74,6 @@ internal sealed class FileSet
             var written = Encoding.ASCII.GetBytes(string.Create(CultureInfo.InvariantCulture, $"zcperf {length:D8} {i:D4}\n"), header);
             header[..written].CopyTo(bytes);
             small[i] = Write(root, SmallPath(i), bytes);
-        }
-
-        for (var i = 0; i < WarmCount; i++)
-        {
-            var length = random.Next(2 * 1024, 16 * 1024 + 1);
-            var bytes = new byte[length];
-            random.NextBytes(bytes);
-            var written = Encoding.ASCII.GetBytes(string.Create(CultureInfo.InvariantCulture, $"zcperf {length:D8} {i:D4}\n"), header);
-            header[..written].CopyTo(bytes);
-            Write(root, WarmPath(i), bytes);
         }
 
         return new FileSet(root, fixedFiles, small);

@@ -44,6 +44,10 @@ internal sealed class NginxServer : RunningServer
             server {
                 listen 127.0.0.1:{{port}};
                 root {{root}};
+                # The warm-up's second mount of the same root (the .NET hosts have one too).
+                location /warmroot/ {
+                    alias {{root}}/;
+                }
                 location = /plaintext {
                     default_type text/plain;
                     return 200 "Hello, World!";

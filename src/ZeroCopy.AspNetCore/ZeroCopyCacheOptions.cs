@@ -26,6 +26,9 @@ public sealed class ZeroCopyCacheOptions
     /// <summary>
     /// A file is cached on its N-th request (earlier ones are served from disk); on its 4×N-th
     /// while the cache is within 10 % of <see cref="MaxEntries"/> or <see cref="MaxTotalBytes"/>.
+    /// Admissions are also paced by misses: after a burst of 64, one admission per 32 requests
+    /// served from disk, so a flood of distinct files (a crawler, a cold start) does not pay for
+    /// snapshots faster than its misses do; a file asked for again keeps its place in line.
     /// </summary>
     /// <remarks>Defaults to 2.</remarks>
     public int MinHits { get; set; } = 2;

@@ -66,6 +66,47 @@ public sealed class HotCacheTests : IDisposable
     }
 
     [Fact]
+    public async Task Admissions_are_paced_by_misses_after_a_burst()
+    {
+        // 200 distinct files, each asked for once, each eligible (MinHits 1): a burst of
+        // AdmissionBurst admissions, then one per MissesPerAdmission misses; every body is right.
+        const int Files = 200;
+        for (var i = 0; i < Files; i++)
+        {
+            _root.WriteRandom($"f/{i:D3}.js", 512, seed: i);
+        }
+
+        var hot = File.ReadAllBytes(_root.WriteRandom("hot.js", 4096, seed: 1000));
+        var (host, metrics) = await StartAsync(c => c.MinHits = 1, HostKind.TestServer);
+        await using var _ = host;
+        using var __ = metrics;
+        var ct = TestContext.Current.CancellationToken;
+
+        for (var i = 0; i < Files; i++)
+        {
+            using var response = await host.Client.GetAsync($"/f/{i:D3}.js", ct);
+            Assert.Equal(File.ReadAllBytes(Path.Combine(_root.Path, "f", $"{i:D3}.js")), await response.Content.ReadAsByteArrayAsync(ct));
+        }
+
+        var admitted = metrics.Total("zerocopy.cache.admissions");
+        Assert.InRange(admitted, FileCache.AdmissionBurst, FileCache.AdmissionBurst + 2 + ((Files - FileCache.AdmissionBurst) / (FileCache.MissesPerAdmission - 1)));
+        Assert.Equal(admitted, CacheOf(host).Count);
+
+        // A file that keeps being asked for pays for its own admission with its misses.
+        var requests = 0;
+        while (metrics.Total("zerocopy.cache.admissions") == admitted)
+        {
+            Assert.True(++requests <= FileCache.MissesPerAdmission + 1, "the hot file was not admitted");
+            using var response = await host.Client.GetAsync("/hot.js", ct);
+            Assert.Equal(hot, await response.Content.ReadAsByteArrayAsync(ct));
+        }
+
+        using var hit = await host.Client.GetAsync("/hot.js", ct);
+        Assert.Equal(hot, await hit.Content.ReadAsByteArrayAsync(ct));
+        Assert.True(metrics.Total("zerocopy.cache.hits") >= 1, metrics.Dump());
+    }
+
+    [Fact]
     public async Task Hits_keep_the_stock_header_set_conditionals_and_ranges()
     {
         var path = _root.WriteRandom("hot.css", 10_000, seed: 2);

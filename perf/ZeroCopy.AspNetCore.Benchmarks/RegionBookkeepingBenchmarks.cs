@@ -28,7 +28,7 @@ public class RegionBookkeepingBenchmarks
         _pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 0));
         _regions = new RegionQueue(16);
         _writer = new RegionPipeWriter(_pipe, _regions, static reason => throw new InvalidOperationException(reason));
-        // A handle the region may "close": it owns nothing.
+        // A handle the region holds a reference on while it is queued: it owns nothing.
         _file = new SafeFileHandle(0, ownsHandle: false);
         _bytes = new byte[Length];
     }

@@ -26,12 +26,21 @@ public sealed class ZeroCopyCacheOptions
     /// <summary>
     /// A file is cached on its N-th request (earlier ones are served from disk); on its 4×N-th
     /// while the cache is within 10 % of <see cref="MaxEntries"/> or <see cref="MaxTotalBytes"/>.
-    /// Admissions are also paced by misses: after a burst of 64, one admission per 32 requests
-    /// served from disk, so a flood of distinct files (a crawler, a cold start) does not pay for
-    /// snapshots faster than its misses do; a file asked for again keeps its place in line.
+    /// Admissions are also paced by misses (<see cref="MissesPerAdmission"/>).
     /// </summary>
     /// <remarks>Defaults to 2.</remarks>
     public int MinHits { get; set; } = 2;
+
+    /// <summary>
+    /// Paces admissions by misses: each request served from disk earns a credit, an admission costs
+    /// this many, and 64 admissions' worth of credit is available after a quiet spell. A snapshot
+    /// costs several misses' worth of CPU (memfd_create, copy, seal, mmap), so a flood of distinct
+    /// files (a crawler, a cold start over thousands of files) is served from disk at the uncached
+    /// rate instead of paying for snapshots it will rarely hit; a file that keeps being asked for is
+    /// admitted by its own misses. 0 admits every file on its <see cref="MinHits"/>-th request.
+    /// </summary>
+    /// <remarks>Defaults to 32.</remarks>
+    public int MissesPerAdmission { get; set; } = 32;
 
     /// <summary>
     /// How long a cached file is served without checking the file on disk (inode, size,

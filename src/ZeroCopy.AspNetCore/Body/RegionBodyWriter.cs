@@ -18,9 +18,10 @@ internal static class RegionBodyWriter
     /// <summary>
     /// Returns false, before anything of the body was written, when the region cannot start (bytes
     /// still unflushed, no descriptor left); the caller then streams. Returns true without sending
-    /// when the connection has already ended (nothing could be sent either way). The region gets a duplicate of
-    /// <paramref name="source"/> (the transport sends it after the request may have completed and
-    /// closes it itself), so the caller's descriptor stays the caller's in every case.
+    /// when the connection has already ended (nothing could be sent either way). The region holds a
+    /// reference on <paramref name="source"/> until the transport is done with it (which may be
+    /// after the request completed), so the caller may dispose its handle whenever it likes: the
+    /// descriptor is closed when the last of the two lets go.
     /// </summary>
     public static async ValueTask<bool> TrySendAsync(
         HttpContext context,
@@ -38,32 +39,52 @@ internal static class RegionBodyWriter
         var response = context.Response;
         var writer = response.BodyWriter;
 
-        // Regions start only after every byte before them left Kestrel (DESIGN §3): Kestrel copies
-        // bytes advanced while its own flush is pending, and a region must see its memory directly.
+        // A region must see Kestrel's memory directly (DESIGN §3): Kestrel's ConcurrentPipeWriter
+        // buffers (and later copies) whatever is advanced while one of its flushes is pending, so
+        // a region may only start while it passes writes straight through to the transport.
         await response.StartAsync(cancellationToken);
-        var flushed = await writer.FlushAsync(cancellationToken);
-        if (flushed.IsCompleted || flushed.IsCanceled || connection.IsClosed)
-        {
-            // The client is gone (or the app aborted): Kestrel drops whatever would follow.
-            return true;
-        }
 
-        if (writer.CanGetUnflushedBytes && writer.UnflushedBytes != 0)
+        // One flush for headers and body: if every byte Kestrel wrote and has not flushed (the
+        // headers StartAsync just wrote) sits unflushed in the transport's own writer, Kestrel's
+        // writer passed them straight through, so it has no flush pending and nothing buffered;
+        // it stays so until the next flush, which comes after the region. The send loop then finds
+        // the region queued right behind the headers: one wake-up instead of two, and the headers
+        // can be held back for the file bytes (MSG_MORE).
+        var unflushed = writer.CanGetUnflushedBytes ? writer.UnflushedBytes : -1;
+        if (unflushed <= 0 || unflushed != connection.Output.UnflushedBytes || connection.IsClosed)
         {
-            return false;
-        }
+            // Otherwise every byte before the region leaves Kestrel first (and a flush is how
+            // Kestrel learns that the connection is gone: a response that ends short of its
+            // Content-Length on a connection Kestrel still believes open is logged as an error).
+            var flushed = await writer.FlushAsync(cancellationToken);
+            if (flushed.IsCompleted || flushed.IsCanceled || connection.IsClosed)
+            {
+                // The client is gone (or the app aborted): Kestrel drops whatever would follow.
+                return true;
+            }
 
-        var duplicate = Interop.Duplicate(source, out _);
-        if (duplicate < 0)
-        {
-            return false;
+            if (writer.CanGetUnflushedBytes && writer.UnflushedBytes != 0)
+            {
+                return false;
+            }
+
+            unflushed = 0;
         }
 
         var rate = context.Features.Get<IHttpMinResponseDataRateFeature>()?.MinDataRate;
-        var region = new FileRegion(new SafeFileHandle(duplicate, ownsHandle: true), offset, count, mode, rate, path) { CountAs = countAs, CountsAsResponse = countsAsResponse, Identity = identity };
+        FileRegion region;
         try
         {
-            connection.BeginRegion(region);
+            region = new FileRegion(source, offset, count, mode, rate, path) { CountAs = countAs, CountsAsResponse = countsAsResponse, Identity = identity };
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
+        }
+
+        try
+        {
+            connection.BeginRegion(region, unflushed);
         }
         catch (InvalidOperationException)
         {

@@ -53,7 +53,7 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
     // CPU with 10,000 files (perf record: Monitor enter/exit in libcoreclr under MarkMissing). These
     // counters follow the successful adds and removes; Clear races make them approximate, which is
     // all a bound on bookkeeping needs.
-    private long _admissionCredits = MaxAdmissionCredits;
+    private long _admissionCredits;
     private int _entryCount;
     private int _candidateCount;
     private bool _watchUnavailable;
@@ -69,6 +69,7 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
     public FileCache(ZeroCopyCacheOptions options, RootDirectory root, IFileProvider provider, ETagFactory etags, long keepDescriptorFrom, ZeroCopyMetrics metrics, string[]? siblingSuffixes = null)
     {
         _siblingSuffixes = siblingSuffixes ?? [];
+        _admissionCredits = (long)AdmissionBurst * options.MissesPerAdmission;
         _options = options;
         _root = root;
         _provider = provider;
@@ -141,10 +142,15 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
         }
 
         // Every miss that opened a file earns one credit, up to AdmissionBurst admissions' worth.
-        var credits = Interlocked.Increment(ref _admissionCredits);
-        if (credits > MaxAdmissionCredits)
+        var price = _options.MissesPerAdmission;
+        var maxCredits = (long)AdmissionBurst * price;
+        if (price > 0)
         {
-            Interlocked.CompareExchange(ref _admissionCredits, MaxAdmissionCredits, credits);
+            var credits = Interlocked.Increment(ref _admissionCredits);
+            if (credits > maxCredits)
+            {
+                Interlocked.CompareExchange(ref _admissionCredits, maxCredits, credits);
+            }
         }
 
         var hits = _candidates.AddOrUpdate(key, 1, static (_, count) => count + 1);
@@ -160,11 +166,11 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
             return null;
         }
 
-        if (Interlocked.Add(ref _admissionCredits, -MissesPerAdmission) < 0)
+        if (price > 0 && Interlocked.Add(ref _admissionCredits, -price) < 0)
         {
             // Out of credit: served from disk this time; the file stays a candidate and is
             // admitted by a later request once misses have paid for it.
-            Interlocked.Add(ref _admissionCredits, MissesPerAdmission);
+            Interlocked.Add(ref _admissionCredits, price);
             return null;
         }
 
@@ -214,20 +220,14 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
     internal const int PressureFactor = 4;
 
     /// <summary>
-    /// Admissions are paced by misses: each miss earns a credit, an admission costs this many.
-    /// Copying a file into a sealed, mapped memfd costs several misses' worth of CPU
-    /// (memfd_create, sendfile, two fcntl, mmap with its page-table work, close): measured on the
-    /// 2-core VM of perf/run.sh, 10,000 files of 2-16 KiB requested at random by 4 connections, with
-    /// the JIT warm, unpaced admission made that cell 0.75× stock (7,000 admissions in 2 s) while
-    /// the same requests without the cache were 1.07×. Hot files are unaffected: their own misses
-    /// pay, and <see cref="AdmissionBurst"/> admissions are always available after a quiet spell.
+    /// Admissions that can happen back to back (a deploy, a new page's assets) before pacing by
+    /// misses (<c>Cache:MissesPerAdmission</c>) sets in. Why pace at all: copying a file into a
+    /// sealed, mapped memfd costs several misses' worth of CPU (memfd_create, sendfile, two fcntl,
+    /// mmap with its page-table work, close); measured on the 2-core VM of perf/run.sh, 10,000 files
+    /// of 2-16 KiB requested at random by 4 connections with the JIT warm, unpaced admission made
+    /// that cell 0.75× stock (7,000 admissions in 2 s) while the same requests uncached were 1.07×.
     /// </summary>
-    internal const int MissesPerAdmission = 32;
-
-    /// <summary>Admissions that can happen back to back (a deploy, a new page's assets).</summary>
     internal const int AdmissionBurst = 64;
-
-    private const long MaxAdmissionCredits = (long)AdmissionBurst * MissesPerAdmission;
 
     private CacheEntry? Build(CacheKey key, string filePath, FileVersion version, SafeFileHandle handle, in FileStatus identity, long now)
     {

@@ -149,6 +149,13 @@ internal sealed class ConfigurationSectionReader : IConfigureOptions<ZeroCopySta
                     }
 
                     break;
+                case "MISSESPERADMISSION":
+                    if (TryInt64(child, options, out var missesPerAdmission) && FitsInt32(child, options, missesPerAdmission))
+                    {
+                        cache.MissesPerAdmission = (int)missesPerAdmission;
+                    }
+
+                    break;
                 case "REVALIDATEAFTER":
                     if (TryTimeSpan(child, options, out var revalidateAfter))
                     {

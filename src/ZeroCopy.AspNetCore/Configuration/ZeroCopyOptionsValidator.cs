@@ -97,6 +97,11 @@ internal static class ZeroCopyOptionsValidator
             errors.Add($"{Section}:Cache:MinHits: {cache.MinHits} must be 1 or more.");
         }
 
+        if (cache.MissesPerAdmission < 0)
+        {
+            errors.Add($"{Section}:Cache:MissesPerAdmission: {cache.MissesPerAdmission} must be 0 or more.");
+        }
+
         if (cache.RevalidateAfter < TimeSpan.Zero)
         {
             errors.Add($"{Section}:Cache:RevalidateAfter: {cache.RevalidateAfter} must not be negative.");

@@ -19,6 +19,9 @@ internal class ZeroCopySyscalls
     public virtual long SpliceFromFile(SafeHandle file, ref long offset, SafeHandle pipeWrite, long length, SpliceFlags flags, out Errno errno)
         => Interop.SpliceFromFile(file, ref offset, pipeWrite, length, flags, out errno);
 
+    public virtual long Send(SafeHandle socket, ReadOnlySpan<byte> bytes, SendFlags flags, out Errno errno)
+        => Interop.Send(socket, bytes, flags, out errno);
+
     public virtual long SpliceToSocket(SafeHandle pipeRead, SafeHandle socket, long length, SpliceFlags flags, out Errno errno)
         => Interop.SpliceToSocket(pipeRead, socket, length, flags, out errno);
 }

@@ -8,14 +8,22 @@ namespace ZeroCopy.AspNetCore.Transport;
 /// <see cref="Offset"/>": what the send loop sends with sendfile/splice instead of pipe bytes.
 /// </summary>
 /// <remarks>
-/// The region owns <see cref="File"/> from the moment it is handed to the connection: the transport
-/// closes it after the bytes left (or the connection died), which may be long after the request
-/// that produced it completed.
+/// The region holds a reference on <see cref="File"/> (SafeHandle.DangerousAddRef) from its
+/// creation until <see cref="Dispose"/>: the caller keeps ownership and may dispose the handle when
+/// the request ends, but the descriptor is closed only once the transport is done with the bytes,
+/// which may be long after the request that produced them completed. (Earlier versions dup(2)ed
+/// the descriptor per region and closed the copy: two syscalls per response, 5 % of the CPU
+/// samples of 64 KiB cache hits.)
 /// </remarks>
 internal sealed class FileRegion : IDisposable
 {
+    private int _disposed;
+
+    /// <exception cref="ObjectDisposedException"><paramref name="file"/> is already closed.</exception>
     public FileRegion(SafeFileHandle file, long offset, long count, ZeroCopyMode mode, MinDataRate? minDataRate, string? path)
     {
+        var added = false;
+        file.DangerousAddRef(ref added);
         File = file;
         Offset = offset;
         Count = count;
@@ -93,8 +101,13 @@ internal sealed class FileRegion : IDisposable
 
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         // Not sent (the connection died) unless progress released it before.
         _released?.TrySetResult(false);
-        File.Dispose();
+        File.DangerousRelease();
     }
 }

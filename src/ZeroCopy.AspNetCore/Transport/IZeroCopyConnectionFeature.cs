@@ -17,10 +17,12 @@ internal interface IZeroCopyConnectionFeature
 
     /// <summary>
     /// Arms the output writer: the next <see cref="FileRegion.Count"/> bytes advanced through
-    /// Kestrel are the region (their memory is never read). Only valid when every byte written so
-    /// far has been flushed. Ownership of the region passes to the connection.
+    /// Kestrel are the region (their memory is never read). Only valid when exactly
+    /// <paramref name="unflushed"/> bytes were written into this writer and not flushed yet (the
+    /// response headers, when the caller proved they reached this writer directly; usually 0).
+    /// Ownership of the region passes to the connection.
     /// </summary>
-    void BeginRegion(FileRegion region);
+    void BeginRegion(FileRegion region, long unflushed = 0);
 
     /// <summary>True once the connection has ended (reset, aborted, closed): nothing more can be sent.</summary>
     bool IsClosed { get; }

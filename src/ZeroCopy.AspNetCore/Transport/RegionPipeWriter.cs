@@ -61,16 +61,21 @@ internal sealed class RegionPipeWriter : PipeWriter
 
     public bool HasOpenRegion => _open is not null;
 
-    public void BeginRegion(FileRegion region)
+    /// <param name="region">The region; its position is fixed when its last byte is advanced.</param>
+    /// <param name="unflushed">
+    /// The bytes the caller knows to be written into this writer and not flushed (the response
+    /// headers); anything else unflushed means some writer in between holds bytes of its own.
+    /// </param>
+    public void BeginRegion(FileRegion region, long unflushed = 0)
     {
         if (_open is not null)
         {
             throw new InvalidOperationException("A file region is already open.");
         }
 
-        if (_inner.UnflushedBytes != 0)
+        if (_inner.UnflushedBytes != unflushed)
         {
-            throw new InvalidOperationException("A file region can only start after every written byte has been flushed.");
+            throw new InvalidOperationException($"A file region can only start when the unflushed bytes are the {unflushed} the caller accounted for ({_inner.UnflushedBytes} are).");
         }
 
         if (region.Count <= 0)

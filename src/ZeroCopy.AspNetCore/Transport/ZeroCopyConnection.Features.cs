@@ -39,7 +39,7 @@ internal sealed partial class ZeroCopyConnection :
 
     PipeWriter IZeroCopyConnectionFeature.Output => _outputWriter;
 
-    void IZeroCopyConnectionFeature.BeginRegion(FileRegion region) => _outputWriter.BeginRegion(region);
+    void IZeroCopyConnectionFeature.BeginRegion(FileRegion region, long unflushed) => _outputWriter.BeginRegion(region, unflushed);
 
     void IZeroCopyConnectionFeature.Abort(string reason) => AbortForRegion(reason);
 

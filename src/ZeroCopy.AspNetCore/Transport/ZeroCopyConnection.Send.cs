@@ -1,6 +1,8 @@
+using System.Buffers;
 using System.Diagnostics;
 using Microsoft.AspNetCore.Connections;
 using ZeroCopy.AspNetCore.Diagnostics;
+using ZeroCopy.AspNetCore.Native;
 
 namespace ZeroCopy.AspNetCore.Transport;
 
@@ -50,11 +52,15 @@ internal sealed partial class ZeroCopyConnection
                 if (sendable > 0)
                 {
                     var slice = buffer.Slice(0, sendable);
-                    var sent = await _sender.SendAsync(_socket, slice);
-                    if (sent.HasError)
+                    var held = next is not null && next.Position == consumed + sendable ? SendBeforeRegion(slice) : 0;
+                    if (held < sendable)
                     {
-                        shutdownReason = ClassifySendError(sent.Error!, ref unexpected);
-                        return;
+                        var sent = await _sender.SendAsync(_socket, slice.Slice(held));
+                        if (sent.HasError)
+                        {
+                            shutdownReason = ClassifySendError(sent.Error!, ref unexpected);
+                            return;
+                        }
                     }
 
                     reader.AdvanceTo(slice.End);
@@ -100,6 +106,26 @@ internal sealed partial class ZeroCopyConnection
             _input.Writer.CancelPendingFlush();
             _regions.Close();
         }
+    }
+
+    /// <summary>
+    /// Sends the bytes that end exactly where a region starts (a response's headers) with
+    /// MSG_MORE, so TCP holds the partial segment back and the file's first bytes fill it: the
+    /// client gets headers and body together, as nginx's tcp_nopush does with sendfile, instead of a
+    /// small segment (and a wake-up) of its own. The region's sendfile/splice/copy sends its last
+    /// bytes without MSG_MORE, which pushes; a connection that ends first pushes with its FIN.
+    /// Returns the bytes the kernel took; 0 when this path does not apply (several segments, not
+    /// Linux) or the socket did not take them at once (the ordinary send then reports any error).
+    /// </summary>
+    private long SendBeforeRegion(in ReadOnlySequence<byte> bytes)
+    {
+        if (!OperatingSystem.IsLinux() || _settings.Syscalls is not { } syscalls || !bytes.IsSingleSegment)
+        {
+            return 0;
+        }
+
+        var sent = syscalls.Send(_socket.SafeHandle, bytes.FirstSpan, SendFlags.MSG_MORE, out _);
+        return Math.Max(sent, 0);
     }
 
     private Exception ClassifySendError(System.Net.Sockets.SocketException error, ref Exception? unexpected)

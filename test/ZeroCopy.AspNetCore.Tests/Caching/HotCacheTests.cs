@@ -89,14 +89,16 @@ public sealed class HotCacheTests : IDisposable
         }
 
         var admitted = metrics.Total("zerocopy.cache.admissions");
-        Assert.InRange(admitted, FileCache.AdmissionBurst, FileCache.AdmissionBurst + 2 + ((Files - FileCache.AdmissionBurst) / (FileCache.MissesPerAdmission - 1)));
+        const int Price = 32;
+        Assert.Equal(Price, new ZeroCopyCacheOptions().MissesPerAdmission);
+        Assert.InRange(admitted, FileCache.AdmissionBurst, FileCache.AdmissionBurst + 2 + ((Files - FileCache.AdmissionBurst) / (Price - 1)));
         Assert.Equal(admitted, CacheOf(host).Count);
 
         // A file that keeps being asked for pays for its own admission with its misses.
         var requests = 0;
         while (metrics.Total("zerocopy.cache.admissions") == admitted)
         {
-            Assert.True(++requests <= FileCache.MissesPerAdmission + 1, "the hot file was not admitted");
+            Assert.True(++requests <= Price + 1, "the hot file was not admitted");
             using var response = await host.Client.GetAsync("/hot.js", ct);
             Assert.Equal(hot, await response.Content.ReadAsByteArrayAsync(ct));
         }
@@ -104,6 +106,26 @@ public sealed class HotCacheTests : IDisposable
         using var hit = await host.Client.GetAsync("/hot.js", ct);
         Assert.Equal(hot, await hit.Content.ReadAsByteArrayAsync(ct));
         Assert.True(metrics.Total("zerocopy.cache.hits") >= 1, metrics.Dump());
+    }
+
+    [Fact]
+    public async Task MissesPerAdmission_0_admits_every_file_on_its_MinHits_th_request()
+    {
+        for (var i = 0; i < 150; i++)
+        {
+            _root.WriteRandom($"f/{i:D3}.js", 512, seed: i);
+        }
+
+        var (host, metrics) = await StartAsync(c => { c.MinHits = 1; c.MissesPerAdmission = 0; }, HostKind.TestServer);
+        await using var _ = host;
+        using var __ = metrics;
+        for (var i = 0; i < 150; i++)
+        {
+            using var response = await host.Client.GetAsync($"/f/{i:D3}.js", TestContext.Current.CancellationToken);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        Assert.Equal(150, metrics.Total("zerocopy.cache.admissions"));
     }
 
     [Fact]

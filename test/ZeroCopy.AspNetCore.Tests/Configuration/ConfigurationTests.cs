@@ -56,6 +56,8 @@ public sealed class ConfigurationTests : IDisposable
             ["ZeroCopyStaticFiles:CacheControl"] = "public, max-age=60",
             ["ZeroCopyStaticFiles:Mode"] = "splice",
             ["ZeroCopyStaticFiles:MinZeroCopyBytes"] = "4096",
+            ["ZeroCopyStaticFiles:Cache:MinHits"] = "3",
+            ["ZeroCopyStaticFiles:Cache:MissesPerAdmission"] = "0",
         });
 
         var options = host.Services.GetRequiredService<IOptionsMonitor<ZeroCopyStaticFilesOptions>>().CurrentValue;
@@ -69,6 +71,8 @@ public sealed class ConfigurationTests : IDisposable
         Assert.Equal("public, max-age=60", options.CacheControl);
         Assert.Equal(ZeroCopyMode.Splice, options.Mode);
         Assert.Equal(4096, options.MinZeroCopyBytes);
+        Assert.Equal(3, options.Cache.MinHits);
+        Assert.Equal(0, options.Cache.MissesPerAdmission);
     }
 
     [Fact]
@@ -85,6 +89,8 @@ public sealed class ConfigurationTests : IDisposable
         Assert.Empty(options.ContentTypes);
         Assert.Equal(ZeroCopyMode.Auto, options.Mode);
         Assert.Equal(16 * 1024, options.MinZeroCopyBytes);
+        Assert.Equal(2, options.Cache.MinHits);
+        Assert.Equal(32, options.Cache.MissesPerAdmission);
     }
 
     [Fact]
@@ -135,6 +141,7 @@ public sealed class ConfigurationTests : IDisposable
             ["ZeroCopyStaticFiles:CacheControl"] = "max-age=abc=",
             ["ZeroCopyStaticFiles:Mode"] = "Teleport",
             ["ZeroCopyStaticFiles:MinZeroCopyBytes"] = "lots",
+            ["ZeroCopyStaticFiles:Cache:MissesPerAdmission"] = "-1",
         }));
 
         var message = exception.Message;
@@ -145,7 +152,8 @@ public sealed class ConfigurationTests : IDisposable
         Assert.Contains("ZeroCopyStaticFiles:ContentTypes:.x", message, StringComparison.Ordinal);
         Assert.Contains("ZeroCopyStaticFiles:Mode: 'Teleport' is not one of Auto, SendFile, Splice, Stream", message, StringComparison.Ordinal);
         Assert.Contains("ZeroCopyStaticFiles:MinZeroCopyBytes", message, StringComparison.Ordinal);
-        Assert.Equal(8, exception.Failures.Count());
+        Assert.Contains("ZeroCopyStaticFiles:Cache:MissesPerAdmission: -1 must be 0 or more.", message, StringComparison.Ordinal);
+        Assert.Equal(9, exception.Failures.Count());
     }
 
     [Fact]

@@ -41,6 +41,46 @@ public sealed class KernelPathTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task Headers_before_a_file_region_are_held_back_for_the_file_bytes()
+    {
+        // One flush for headers and region: the send loop finds the region queued right behind the
+        // headers and sends them with MSG_MORE, then the file with sendfile, on the same socket,
+        // with no other send in between (what nginx's tcp_nopush does with sendfile).
+        var ct = TestContext.Current.CancellationToken;
+        var expected = File.ReadAllBytes(_root.WriteRandom("mid.bin", 64 * 1024, seed: 22));
+        await using (var server = await StraceServer.StartAsync(
+            _root.Path,
+            _root.Combine("trace.log"),
+            "sendto,sendmsg,sendfile,writev,write",
+            "--ZeroCopyStaticFiles:Mode=SendFile",
+            "--ZeroCopyStaticFiles:MinZeroCopyBytes=0",
+            "--ZeroCopyStaticFiles:Cache:Enabled=false"))
+        {
+            using var client = new HttpClient { BaseAddress = server.Address, Timeout = TimeSpan.FromSeconds(60) };
+            for (var i = 0; i < 3; i++)
+            {
+                Assert.Equal(expected, await client.GetByteArrayAsync("/mid.bin", ct));
+            }
+
+            await server.DisposeAsync();
+
+            var calls = server.Calls().ToList();
+            var headerSends = calls.Where(c => c.Name is "sendto" or "sendmsg" && c.Args.Contains("HTTP/1.1 200", StringComparison.Ordinal)).ToList();
+            Assert.Equal(3, headerSends.Count);
+            foreach (var headers in headerSends)
+            {
+                Assert.Contains("MSG_MORE", headers.Args, StringComparison.Ordinal);
+                var socket = headers.Fd();
+                var next = calls.Skip(calls.IndexOf(headers) + 1).First(c => c.Name is "sendto" or "sendmsg" or "sendfile" or "writev" or "write" && c.Fd() == socket);
+                Assert.Equal("sendfile", next.Name);
+            }
+
+            var socketFds = headerSends.Select(h => h.Fd()).ToHashSet();
+            Assert.Equal(3L * expected.Length, calls.Where(c => c.Name == "sendfile" && socketFds.Contains(c.Fd()) && c.Result > 0).Sum(c => c.Result));
+        }
+    }
+
     /// <summary>Follows the descriptors of <paramref name="fileName"/> (opens, reopens, duplicates) through the trace.</summary>
     private static (Dictionary<string, int> KernelCalls, List<TracedCall> Reads, int Opens) Analyse(IEnumerable<TracedCall> calls, string fileName)
     {
@@ -64,7 +104,8 @@ public sealed class KernelPathTests : IDisposable
 
                     break;
                 case "fcntl" when call.Args.Contains("F_DUPFD", StringComparison.Ordinal) && descriptors.Contains(call.Fd()) && call.Result >= 0:
-                    // The transport sends from a duplicate of the request's descriptor.
+                    // A duplicate still names the file (regions hold a reference on the request's
+                    // own descriptor now; duplicates are followed anyway).
                     descriptors.Add((int)call.Result);
                     break;
                 case "close":

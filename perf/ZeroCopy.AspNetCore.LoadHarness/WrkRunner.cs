@@ -63,7 +63,8 @@ internal sealed class WrkRunner
         }
     }
 
-    public async Task<WrkResult> RunAsync(string url, int connections, int seconds, string mode, string value, CancellationToken cancel)
+    /// <param name="pathPrefix">For the small mode: prepended to every generated path (the warm-up's mount).</param>
+    public async Task<WrkResult> RunAsync(string url, int connections, int seconds, string mode, string value, CancellationToken cancel, string? pathPrefix = null)
     {
         var startInfo = new ProcessStartInfo(_wrk)
         {
@@ -83,6 +84,11 @@ internal sealed class WrkRunner
         })
         {
             startInfo.ArgumentList.Add(argument);
+        }
+
+        if (pathPrefix is not null)
+        {
+            startInfo.ArgumentList.Add(pathPrefix);
         }
 
         var process = ChildProcesses.Start(startInfo, "wrk");

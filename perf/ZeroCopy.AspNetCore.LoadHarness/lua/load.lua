@@ -5,8 +5,9 @@
 --   bytes N   no per-response check: copying big bodies into Lua would make the client the
 --             bottleneck; the harness checks the total bytes read against
 --             requests x (header bytes + N) instead, with the header size it measured itself
---   small N   random paths among N self-describing files (/small/DD/NNNN.bin); each body must be
---             200 and exactly as long as the length written in its first line
+--   small N [PREFIX]
+--             random paths among N self-describing files (PREFIX/small/DD/NNNN.bin); each body must
+--             be 200 and exactly as long as the length written in its first line
 --   warmup P  a random mix of the hot files, the small files through /warmroot/ (a second mount of
 --             the same root with a static-file middleware and cache of its own: the JIT tiers up
 --             the miss, admission and hit paths while the measured mount's cache stays cold for
@@ -34,6 +35,7 @@ local mode = "bytes"
 local value = 0
 local fixed_request = nil
 local plaintext = false
+local prefix = ""
 local warm_paths = { "/hot/4k.bin", "/hot/64k.bin", "/big/1m.bin", "/hot/4k.bin", "/hot/64k.bin" }
 
 local function small_path(i)
@@ -79,6 +81,7 @@ end
 function init(args)
    mode = args[1] or "bytes"
    value = tonumber(args[2] or "0") or 0
+   prefix = args[3] or ""
    -- Different random sequences per thread (the table address differs).
    math.randomseed(os.time() + (tonumber(string.match(tostring({}), "0x(%x+)") or "0", 16) % 100000))
 
@@ -98,7 +101,7 @@ end
 function request()
    issued = issued + 1
    if mode == "small" then
-      return wrk.format("GET", small_path(math.random(0, value - 1)))
+      return wrk.format("GET", prefix .. small_path(math.random(0, value - 1)))
    elseif mode == "warmup" then
       local pick = math.random(1, 10)
       if pick <= #warm_paths then

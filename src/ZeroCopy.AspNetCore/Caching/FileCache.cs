@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Runtime.Versioning;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Primitives;
@@ -34,7 +35,7 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
     private static int s_lastId;
 
     private readonly ConcurrentDictionary<CacheKey, CacheEntry> _entries = new();
-    private readonly ConcurrentDictionary<CacheKey, int> _candidates = new();
+    private readonly RequestCounter _requests = new();
     private readonly Lock _evictionLock = new();
     private readonly ZeroCopyCacheOptions _options;
     private readonly RootDirectory _root;
@@ -55,7 +56,6 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
     // all a bound on bookkeeping needs.
     private long _admissionCredits;
     private int _entryCount;
-    private int _candidateCount;
     private bool _watchUnavailable;
     private volatile bool _disposed;
 
@@ -153,13 +153,7 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
             }
         }
 
-        var hits = _candidates.AddOrUpdate(key, 1, static (_, count) => count + 1);
-        if (hits == 1 && Interlocked.Increment(ref _candidateCount) > _options.MaxEntries * 4)
-        {
-            // Bounded bookkeeping under a flood of distinct paths: start counting afresh.
-            _candidates.Clear();
-            Volatile.Write(ref _candidateCount, 0);
-        }
+        var hits = _requests.Increment(key);
 
         if (hits < RequiredHits(version.Length))
         {
@@ -174,10 +168,7 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
             return null;
         }
 
-        if (_candidates.TryRemove(key, out _))
-        {
-            Interlocked.Decrement(ref _candidateCount);
-        }
+        _requests.Reset(key);
 
         var entry = Build(key, filePath, version, handle, identity, version.ObservedAt);
         if (entry is null)
@@ -229,6 +220,10 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
     /// </summary>
     internal const int AdmissionBurst = 64;
 
+    // Admission methods run rarely (paced) and each call is expensive: they are compiled optimized on
+    // their first call instead of at tier 0 and again at tier 1 later, in the middle of the traffic
+    // that admits files (docs/performance/findings-2026-12.md, the many-small-files cell).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private CacheEntry? Build(CacheKey key, string filePath, FileVersion version, SafeFileHandle handle, in FileStatus identity, long now)
     {
         var token = Watch(filePath);
@@ -253,6 +248,7 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
     }
 
     /// <summary>Which precompressed siblings of <paramref name="filePath"/> exist now (bit i: the i-th suffix).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int ProbeSiblings(string filePath)
     {
         var found = 0;
@@ -350,6 +346,7 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
         return entry;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private IChangeToken? Watch(string filePath)
     {
         if (_watchUnavailable)
@@ -449,6 +446,6 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
             Remove(entry);
         }
 
-        _candidates.Clear();
+        _requests.Clear();
     }
 }

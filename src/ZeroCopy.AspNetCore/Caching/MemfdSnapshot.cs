@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Versioning;
 using Microsoft.Win32.SafeHandles;
 using ZeroCopy.AspNetCore.Native;
@@ -38,6 +39,7 @@ internal sealed class MemfdSnapshot : IDisposable
     public ReadOnlySpan<byte> Span => _mapping is null ? default : _mapping.DangerousGetSpan();
 
     /// <summary>Copies <paramref name="source"/>; null when it changed during the copy or a syscall failed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static MemfdSnapshot? TryCreate(SafeFileHandle source, in FileStatus before, string name, bool keepDescriptor)
     {
         var fd = Interop.MemfdCreate(name, out _);

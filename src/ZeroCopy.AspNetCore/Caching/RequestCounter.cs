@@ -1,0 +1,66 @@
+namespace ZeroCopy.AspNetCore.Caching;
+
+/// <summary>
+/// Approximate per-file request counts for admission: a count-min sketch of two rows of
+/// <see cref="Width"/> counters. Nothing is allocated per file, a count is two interlocked
+/// increments, and the counts halve every <see cref="Width"/> × 8 increments so files not asked
+/// for in a long while are forgotten (as TinyLFU ages its sketch).
+/// </summary>
+/// <remarks>
+/// It replaces a dictionary of candidates, which allocated a node for every distinct file that
+/// missed, grew its table under a flood of distinct paths and was cleared wholesale at a bound. An
+/// estimate is never below the true count since the last halving; two files that share both
+/// counters (about one pair in 4,000 with 10,000 active files) can make a file look more requested
+/// than it is, which can only admit it early, and admission is paced anyway.
+/// </remarks>
+internal sealed class RequestCounter
+{
+    /// <summary>Counters per row (a power of two).</summary>
+    internal const int Width = 1 << 15;
+
+    private readonly int[] _rows = new int[2 * Width];
+    private int _increments;
+
+    /// <summary>Counts one request for <paramref name="key"/> and returns the estimate of its requests.</summary>
+    public int Increment(in CacheKey key)
+    {
+        var (first, second) = Slots(key);
+        var a = Interlocked.Increment(ref _rows[first]);
+        var b = Interlocked.Increment(ref _rows[second]);
+        if (Interlocked.Increment(ref _increments) % (Width * 8) == 0)
+        {
+            Age();
+        }
+
+        return Math.Min(a, b);
+    }
+
+    /// <summary>Forgets <paramref name="key"/>'s count (it was admitted: after an eviction it must prove itself again).</summary>
+    public void Reset(in CacheKey key)
+    {
+        var (first, second) = Slots(key);
+        Volatile.Write(ref _rows[first], 0);
+        Volatile.Write(ref _rows[second], 0);
+    }
+
+    public void Clear() => Array.Clear(_rows);
+
+    private void Age()
+    {
+        // Racy halving: a concurrent increment may be lost or halved twice; counts are estimates.
+        for (var i = 0; i < _rows.Length; i++)
+        {
+            _rows[i] >>= 1;
+        }
+    }
+
+    private static (int First, int Second) Slots(in CacheKey key)
+    {
+        // Two indices from one 64-bit mix of the path's hash and the variant.
+        var hash = (ulong)(uint)string.GetHashCode(key.Path.AsSpan()) * 0x9E3779B97F4A7C15UL + key.Variant;
+        hash ^= hash >> 29;
+        hash *= 0xBF58476D1CE4E5B9UL;
+        hash ^= hash >> 32;
+        return ((int)(hash & (Width - 1)), Width + (int)((hash >> 32) & (Width - 1)));
+    }
+}

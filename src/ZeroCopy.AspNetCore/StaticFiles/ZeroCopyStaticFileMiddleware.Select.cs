@@ -130,27 +130,36 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
             }
         }
 
-        // The client gets the file itself; the response still varies if any sibling exists.
-        var vary = false;
-        for (var i = 0; i < encodings.Length && !vary; i++)
-        {
-            vary = (tried & (1 << i)) == 0 && (candidates & (1 << i)) != 0 && SiblingExists(site, subPath, (byte)(i + 1));
-        }
-
         if (accept.IdentityQuality == 0)
         {
-            var exists = identityHit is not null || vary || FileExists(site, subPath);
+            var varies = UntriedSiblingExists(site, subPath, tried, candidates);
+            var exists = identityHit is not null || varies || FileExists(site, subPath);
             identityHit?.Dispose();
-            return (null, vary, exists);
+            return (null, varies, exists);
         }
 
-        if (identityHit is not null)
+        var identity = identityHit;
+        if (identity is null && !TryResolve(site, subPath, contentType, variant: 0, out identity, logMissing: true))
         {
-            return (identityHit, vary, false);
+            // Nothing to answer with: whether siblings exist does not matter (no probes for a 404).
+            return (null, false, false);
         }
 
-        TryResolve(site, subPath, contentType, variant: 0, out var identity, logMissing: true);
-        return (identity, vary, false);
+        // The client gets the file itself; the response still varies if any sibling exists.
+        return (identity, UntriedSiblingExists(site, subPath, tried, candidates), false);
+    }
+
+    private static bool UntriedSiblingExists(StaticFileSite site, string subPath, int tried, int candidates)
+    {
+        for (var i = 0; i < site.Precompressed.Length; i++)
+        {
+            if ((tried & (1 << i)) == 0 && (candidates & (1 << i)) != 0 && SiblingExists(site, subPath, (byte)(i + 1)))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Whether a response without any content coding is acceptable (RFC 9110 §12.5.3): no Accept-Encoding, or identity not refused.</summary>

@@ -49,12 +49,14 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
     private long _snapshotBytes;
     private int _snapshotCount;
 
+    // Misses earn credits, admissions spend Cache:MissesPerAdmission of them (AdmissionBurst).
+    private long _admissionCredits;
+
     // ConcurrentDictionary.Count takes every one of the dictionary's locks, and the lock array
     // grows with the table (up to 1,024 locks): counting on the request path cost a fifth of the
     // CPU with 10,000 files (perf record: Monitor enter/exit in libcoreclr under MarkMissing). These
     // counters follow the successful adds and removes; Clear races make them approximate, which is
     // all a bound on bookkeeping needs.
-    private long _admissionCredits;
     private int _entryCount;
     private bool _watchUnavailable;
     private volatile bool _disposed;

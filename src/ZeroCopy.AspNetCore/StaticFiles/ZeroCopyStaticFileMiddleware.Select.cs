@@ -15,32 +15,19 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
     // identityHit: the file itself from the cache (owned by this call), when Invoke already found it.
     private async Task ServeAsync(HttpContext context, StaticFileSite site, string subPath, ResolvedFile? identityHit)
     {
-        if (identityHit is not null)
-        {
-            // Its content type was known when it was admitted.
-            var (chosen, varies, refused) = SelectRepresentation(context, site, subPath, identityHit.Version.ContentType, identityHit);
-            if (chosen is not null)
-            {
-                await RespondAsync(context, site, chosen, subPath, varies);
-                return;
-            }
-
-            Debug.Assert(refused, "The file itself exists: only identity;q=0 leaves no representation.");
-            context.Response.StatusCode = StatusCodes.Status406NotAcceptable;
-            context.Response.Headers.Vary = "Accept-Encoding";
-            return;
-        }
-
-        var known = LookupContentType(site, subPath, out var contentType);
+        // A cached file's content type was looked up when it was admitted.
+        string? contentType = identityHit?.Version.ContentType;
+        var known = identityHit is not null || LookupContentType(site, subPath, out contentType);
         if (known)
         {
-            var (file, vary, notAcceptable) = SelectRepresentation(context, site, subPath, contentType, identityHit: null);
+            var (file, vary, notAcceptable) = SelectRepresentation(context, site, subPath, contentType, identityHit);
             if (file is not null)
             {
                 await RespondAsync(context, site, file, subPath, vary);
                 return;
             }
 
+            Debug.Assert(identityHit is null || notAcceptable, "The file itself exists: only identity;q=0 leaves no representation.");
             if (notAcceptable)
             {
                 // identity;q=0 (or *;q=0) and no sibling the client accepts: RFC 9110 §12.5.3.

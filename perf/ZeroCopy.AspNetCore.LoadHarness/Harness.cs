@@ -252,7 +252,7 @@ internal sealed class Harness
     {
         try
         {
-            var warm = await _wrk.RunAsync(server.BaseUrl + "/", 16, _options.Warmup, "warmup", server.Spec.RunsPlaintext ? "1" : "0", cancel);
+            var warm = await _wrk.RunAsync(server.BaseUrl + "/", 16, _options.Warmup, "warmup", server.Spec.RunsPlaintext ? "1" : "0", cancel, WarmRoot);
             return warm.SocketErrors > 0 || warm.BadStatus > 0 || warm.ErrStatus > 0
                 ? string.Create(CultureInfo.InvariantCulture, $"errors during warm-up: {warm.SocketErrors} socket errors, {Math.Max(warm.BadStatus, warm.ErrStatus)} bad statuses")
                 : null;
@@ -291,8 +291,11 @@ internal sealed class Harness
         }
     }
 
-    /// <summary>The second mount of the root that only warm-ups ask for (perf host and nginx).</summary>
-    private const string WarmRoot = "/warmroot";
+    /// <summary>
+    /// The second mount of the root that only warm-ups ask for: nginx's configuration takes it from
+    /// here, the perf host (another process) declares the same path.
+    /// </summary>
+    internal const string WarmRoot = "/warmroot";
 
     private async Task<Sample> MeasureAsync(RunningServer server, Workload workload, int connections, int round, IReadOnlyDictionary<string, int> headerBytes, CancellationToken cancel)
     {

@@ -45,7 +45,7 @@ internal sealed class NginxServer : RunningServer
                 listen 127.0.0.1:{{port}};
                 root {{root}};
                 # The warm-up's second mount of the same root (the .NET hosts have one too).
-                location /warmroot/ {
+                location {{Harness.WarmRoot}}/ {
                     alias {{root}}/;
                 }
                 location = /plaintext {

@@ -63,7 +63,7 @@ internal sealed class WrkRunner
         }
     }
 
-    /// <param name="pathPrefix">For the small mode: prepended to every generated path (the warm-up's mount).</param>
+    /// <param name="pathPrefix">For the small and warmup modes: prepended to every generated small-file path (the warm-up's mount).</param>
     public async Task<WrkResult> RunAsync(string url, int connections, int seconds, string mode, string value, CancellationToken cancel, string? pathPrefix = null)
     {
         var startInfo = new ProcessStartInfo(_wrk)

@@ -8,7 +8,8 @@
 --   small N [PREFIX]
 --             random paths among N self-describing files (PREFIX/small/DD/NNNN.bin); each body must
 --             be 200 and exactly as long as the length written in its first line
---   warmup P  a random mix of the hot files, the small files through /warmroot/ (a second mount of
+--   warmup P PREFIX
+--             a random mix of the hot files, the small files through PREFIX (a second mount of
 --             the same root with a static-file middleware and cache of its own: the JIT tiers up
 --             the miss, admission and hit paths while the measured mount's cache stays cold for
 --             /small/) and /plaintext when P is 1; status checked
@@ -42,9 +43,6 @@ local function small_path(i)
    return string.format("/small/%02d/%04d.bin", math.floor(i / 100), i)
 end
 
-local function warm_path(i)
-   return "/warmroot" .. small_path(i)
-end
 
 local function check_fixed(status, headers, body)
    checked = checked + 1
@@ -107,7 +105,7 @@ function request()
       if pick <= #warm_paths then
          return wrk.format("GET", warm_paths[pick])
       elseif pick <= 8 or not plaintext then
-         return wrk.format("GET", warm_path(math.random(0, 9999)))
+         return wrk.format("GET", prefix .. small_path(math.random(0, 9999)))
       end
       return wrk.format("GET", "/plaintext")
    end

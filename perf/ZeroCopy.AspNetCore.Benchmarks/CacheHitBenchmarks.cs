@@ -5,6 +5,7 @@ using BenchmarkDotNet.Attributes;
 using Microsoft.Extensions.FileProviders;
 using ZeroCopy.AspNetCore.Caching;
 using ZeroCopy.AspNetCore.StaticFiles;
+using ZeroCopy.AspNetCore.Files;
 
 namespace ZeroCopy.AspNetCore.Benchmarks;
 
@@ -35,7 +36,7 @@ public class CacheHitBenchmarks
         for (var i = 0; i < 2; i++)
         {
             var info = _provider.GetFileInfo(TempRoot.FilePath);
-            using var file = FileResolver.Resolve(site, info, TempRoot.FilePath, "text/css", contentEncoding: null, out _)!;
+            using var file = FileResolver.Resolve(site.Root, site.ETags, info, TempRoot.FilePath, "text/css", contentEncoding: null, out _)!;
             _cache.Offer(new CacheKey(TempRoot.FilePath, 0), TempRoot.FilePath, file.Version, file.Handle!)?.Release();
         }
 

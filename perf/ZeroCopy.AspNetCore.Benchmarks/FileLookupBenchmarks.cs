@@ -1,6 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using Microsoft.Extensions.FileProviders;
 using ZeroCopy.AspNetCore.StaticFiles;
+using ZeroCopy.AspNetCore.Files;
 
 namespace ZeroCopy.AspNetCore.Benchmarks;
 
@@ -50,7 +51,7 @@ public class FileLookupBenchmarks
             return 0;
         }
 
-        using var file = FileResolver.Resolve(_site, info, TempRoot.DeepFilePath, "image/svg+xml", contentEncoding: null, out _);
+        using var file = FileResolver.Resolve(_site.Root, _site.ETags, info, TempRoot.DeepFilePath, "image/svg+xml", contentEncoding: null, out _);
         return file is null ? -1 : file.Version.Length ^ file.Version.LastModified.UtcTicks;
     }
 

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Logging.Abstractions;
 using ZeroCopy.AspNetCore.StaticFiles;
+using ZeroCopy.AspNetCore.Files;
 
 namespace ZeroCopy.AspNetCore.Benchmarks;
 

@@ -2,6 +2,7 @@ using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using Microsoft.AspNetCore.Http;
 using ZeroCopy.AspNetCore.StaticFiles;
+using ZeroCopy.AspNetCore.Files;
 
 namespace ZeroCopy.AspNetCore.Benchmarks;
 

@@ -54,6 +54,7 @@ public sealed class Pipelines : IDisposable
             new StaticFileOptions { FileProvider = provider },
             codeWins: true,
             _services.GetRequiredService<ZeroCopy.AspNetCore.Configuration.ZeroCopySettings>(),
+            _services.GetRequiredService<ZeroCopy.AspNetCore.Files.FileRoots>(),
             _services.GetRequiredService<IWebHostEnvironment>(),
             _services.GetRequiredService<ZeroCopy.AspNetCore.Diagnostics.ZeroCopyMetrics>());
 

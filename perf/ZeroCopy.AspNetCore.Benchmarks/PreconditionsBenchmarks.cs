@@ -2,6 +2,7 @@ using BenchmarkDotNet.Attributes;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Net.Http.Headers;
 using ZeroCopy.AspNetCore.StaticFiles;
+using ZeroCopy.AspNetCore.Files;
 
 namespace ZeroCopy.AspNetCore.Benchmarks;
 

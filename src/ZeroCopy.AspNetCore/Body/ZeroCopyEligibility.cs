@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using ZeroCopy.AspNetCore.Diagnostics;
 using ZeroCopy.AspNetCore.Transport;
+using ZeroCopy.AspNetCore.Native;
 
 namespace ZeroCopy.AspNetCore.Body;
 
@@ -20,7 +21,7 @@ internal static class ZeroCopyEligibility
             return FallbackReason.ModeStream;
         }
 
-        if (!OperatingSystem.IsLinux())
+        if (!LinuxOnly.IsSupported)
         {
             return FallbackReason.NotLinux;
         }

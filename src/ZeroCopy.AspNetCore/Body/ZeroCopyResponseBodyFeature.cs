@@ -5,7 +5,8 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using ZeroCopy.AspNetCore.Configuration;
 using ZeroCopy.AspNetCore.Diagnostics;
-using ZeroCopy.AspNetCore.StaticFiles;
+using ZeroCopy.AspNetCore.Native;
+using ZeroCopy.AspNetCore.Files;
 
 namespace ZeroCopy.AspNetCore.Body;
 
@@ -46,7 +47,7 @@ internal sealed class ZeroCopyResponseBodyFeature : IHttpResponseBodyFeature
     public Task SendFileAsync(string path, long offset, long? count, CancellationToken cancellationToken = default)
     {
         var settings = _settings.Current;
-        if (settings.Mode == ZeroCopyMode.Stream || !OperatingSystem.IsLinux() || HttpMethods.IsHead(_context.Request.Method))
+        if (settings.Mode == ZeroCopyMode.Stream || !LinuxOnly.IsSupported || HttpMethods.IsHead(_context.Request.Method))
         {
             return Inner.SendFileAsync(path, offset, count, cancellationToken);
         }

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Primitives;
 using Microsoft.Win32.SafeHandles;
-using ZeroCopy.AspNetCore.StaticFiles;
+using ZeroCopy.AspNetCore.Files;
+using ZeroCopy.AspNetCore.Native;
 
 namespace ZeroCopy.AspNetCore.Caching;
 
@@ -12,7 +13,7 @@ internal readonly record struct CacheKey(string Path, byte Variant);
 /// one reference, each request using it another; the descriptor and the snapshot are released when
 /// the last one goes, so a replaced or evicted entry stays valid for responses in flight.
 /// </summary>
-internal sealed class CacheEntry
+internal sealed class CacheEntry : IHeldFile
 {
     private int _references = 1;
     private int _revalidating;
@@ -43,7 +44,7 @@ internal sealed class CacheEntry
 
     public IChangeToken? ChangeToken { get; set; }
 
-    public long SnapshotBytes => Snapshot is { } snapshot && OperatingSystem.IsLinux() ? snapshot.Length : 0;
+    public long SnapshotBytes => Snapshot is { } snapshot && LinuxOnly.IsSupported ? snapshot.Length : 0;
 
     /// <summary>
     /// The file's absolute path, NUL-terminated UTF-8, for the one-statx revalidation (created on
@@ -59,6 +60,12 @@ internal sealed class CacheEntry
     /// siblings are worth looking up, without probing the disk for each of them.
     /// </summary>
     public int Siblings { get; set; }
+
+    bool IHeldFile.HasContent => Snapshot is not null;
+
+    ReadOnlySpan<byte> IHeldFile.Content => Snapshot is { } snapshot && LinuxOnly.IsSupported ? snapshot.Span : default;
+
+    int? IHeldFile.KnownSiblings => Key.Variant == 0 ? Siblings : null;
 
     /// <summary>Stopwatch timestamp of the last check against the file on disk.</summary>
     public long ValidatedAt { get; set; }
@@ -90,7 +97,7 @@ internal sealed class CacheEntry
             // The snapshot owns its memfd; a plain entry owns the file's descriptor.
             if (Snapshot is { } snapshot)
             {
-                if (OperatingSystem.IsLinux())
+                if (LinuxOnly.IsSupported)
                 {
                     snapshot.Dispose();
                 }

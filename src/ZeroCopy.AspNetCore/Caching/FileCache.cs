@@ -8,7 +8,7 @@ using Microsoft.Extensions.Primitives;
 using Microsoft.Win32.SafeHandles;
 using ZeroCopy.AspNetCore.Diagnostics;
 using ZeroCopy.AspNetCore.Native;
-using ZeroCopy.AspNetCore.StaticFiles;
+using ZeroCopy.AspNetCore.Files;
 
 namespace ZeroCopy.AspNetCore.Caching;
 

@@ -1,11 +1,7 @@
-using System.Collections.Concurrent;
-using System.Runtime.Versioning;
-using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using ZeroCopy.AspNetCore.Diagnostics;
-using ZeroCopy.AspNetCore.StaticFiles;
 
 namespace ZeroCopy.AspNetCore.Configuration;
 
@@ -23,8 +19,6 @@ internal sealed class ZeroCopySettings : IDisposable
     private readonly ILogger _logger;
     private readonly string _contentRootPath;
     private readonly IDisposable? _subscription;
-    private readonly ConcurrentDictionary<string, PhysicalFileProvider> _providers = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, object> _roots = new(StringComparer.Ordinal);
     private volatile ZeroCopyStaticFilesOptions _current;
 
     public ZeroCopySettings(IOptionsMonitor<ZeroCopyStaticFilesOptions> monitor, IHostEnvironment environment, ILoggerFactory loggerFactory)
@@ -79,38 +73,6 @@ internal sealed class ZeroCopySettings : IDisposable
     /// <summary>Raised after a valid change was applied.</summary>
     public event Action? Changed;
 
-    /// <summary>The provider for a configured <c>Root</c>, shared by every middleware that uses it.</summary>
-    public PhysicalFileProvider ProviderForRoot(string fullPath)
-        => _providers.GetOrAdd(fullPath, static path => new PhysicalFileProvider(path));
-
-    /// <summary>
-    /// The <see cref="RootDirectory"/> for a physical root on Linux, shared; null elsewhere or when
-    /// the directory cannot be opened.
-    /// </summary>
-    public RootDirectory? RootDirectoryFor(string rootPath)
-    {
-        if (!OperatingSystem.IsLinux())
-        {
-            return null;
-        }
-
-        var key = Path.TrimEndingDirectorySeparator(Path.GetFullPath(rootPath));
-        return _roots.GetOrAdd(key, OpenRoot) as RootDirectory;
-    }
-
-    [SupportedOSPlatform("linux")]
-    private static object OpenRoot(string path)
-    {
-        try
-        {
-            return new RootDirectory(path);
-        }
-        catch (IOException)
-        {
-            return NoRoot.Instance;
-        }
-    }
-
     private void OnOptionsChanged(ZeroCopyStaticFilesOptions options)
     {
         var errors = ZeroCopyOptionsValidator.Validate(options, _contentRootPath);
@@ -146,20 +108,5 @@ internal sealed class ZeroCopySettings : IDisposable
 
             _tracked.Clear();
         }
-
-        foreach (var provider in _providers.Values)
-        {
-            provider.Dispose();
-        }
-
-        foreach (var root in _roots.Values)
-        {
-            (root as IDisposable)?.Dispose();
-        }
-    }
-
-    private sealed class NoRoot
-    {
-        public static readonly NoRoot Instance = new();
     }
 }

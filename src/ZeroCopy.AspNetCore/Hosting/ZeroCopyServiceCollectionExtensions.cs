@@ -9,6 +9,7 @@ using ZeroCopy.AspNetCore;
 using ZeroCopy.AspNetCore.Configuration;
 using ZeroCopy.AspNetCore.Diagnostics;
 using ZeroCopy.AspNetCore.Transport;
+using ZeroCopy.AspNetCore.Files;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -37,6 +38,7 @@ public static class ZeroCopyServiceCollectionExtensions
             new ConfigurationChangeTokenSource<ZeroCopyStaticFilesOptions>(
                 sp.GetRequiredService<IConfiguration>().GetSection(ZeroCopyStaticFilesOptions.SectionName)));
         services.AddSingleton<ZeroCopySettings>();
+        services.TryAddSingleton<FileRoots>();
         return services;
     }
 

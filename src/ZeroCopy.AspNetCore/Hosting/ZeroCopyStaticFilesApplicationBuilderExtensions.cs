@@ -9,6 +9,7 @@ using ZeroCopy.AspNetCore.Body;
 using ZeroCopy.AspNetCore.Configuration;
 using ZeroCopy.AspNetCore.Diagnostics;
 using ZeroCopy.AspNetCore.StaticFiles;
+using ZeroCopy.AspNetCore.Files;
 
 namespace Microsoft.AspNetCore.Builder;
 
@@ -68,7 +69,7 @@ public static class ZeroCopyStaticFilesApplicationBuilderExtensions
     public static IApplicationBuilder UseZeroCopySendFile(this IApplicationBuilder app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        var (settings, metrics, loggerFactory) = Resolve(app);
+        var (settings, _, metrics, loggerFactory) = Resolve(app);
         app.Properties[SendFileKey] = true;
         return app.Use(next => new ZeroCopySendFileMiddleware(next, settings, metrics, loggerFactory).Invoke);
     }
@@ -76,37 +77,38 @@ public static class ZeroCopyStaticFilesApplicationBuilderExtensions
     private static IApplicationBuilder UseCore(IApplicationBuilder app, StaticFileOptions options, bool codeWins)
     {
         var environment = app.ApplicationServices.GetRequiredService<IWebHostEnvironment>();
-        var (settings, metrics, loggerFactory) = Resolve(app);
+        var (settings, roots, metrics, loggerFactory) = Resolve(app);
         if (!app.Properties.ContainsKey(SendFileKey))
         {
             app.UseZeroCopySendFile();
         }
 
-        return app.Use(next => new ZeroCopyStaticFileMiddleware(next, options, codeWins, settings, environment, loggerFactory, metrics).Invoke);
+        return app.Use(next => new ZeroCopyStaticFileMiddleware(next, options, codeWins, settings, roots, environment, loggerFactory, metrics).Invoke);
     }
 
     /// <summary>The registered services, or one fallback per application (and one warning) without <c>AddZeroCopyStaticFiles()</c>.</summary>
-    private static (ZeroCopySettings Settings, ZeroCopyMetrics Metrics, ILoggerFactory LoggerFactory) Resolve(IApplicationBuilder app)
+    private static (ZeroCopySettings Settings, FileRoots Roots, ZeroCopyMetrics Metrics, ILoggerFactory LoggerFactory) Resolve(IApplicationBuilder app)
     {
         var services = app.ApplicationServices;
         var loggerFactory = services.GetRequiredService<ILoggerFactory>();
         if (services.GetService<ZeroCopySettings>() is { } registered)
         {
-            return (registered, services.GetRequiredService<ZeroCopyMetrics>(), loggerFactory);
+            return (registered, services.GetRequiredService<FileRoots>(), services.GetRequiredService<ZeroCopyMetrics>(), loggerFactory);
         }
 
         if (app.Properties.TryGetValue(UnregisteredKey, out var existing) && existing is Unregistered shared)
         {
-            return (shared.Settings, shared.Metrics, loggerFactory);
+            return (shared.Settings, shared.Roots, shared.Metrics, loggerFactory);
         }
 
         var environment = services.GetRequiredService<IWebHostEnvironment>();
         var settings = ZeroCopySettings.Unregistered(environment.ContentRootPath, loggerFactory);
         var metrics = services.GetService<ZeroCopyMetrics>() ?? new ZeroCopyMetrics(services.GetService<IMeterFactory>());
-        app.Properties[UnregisteredKey] = new Unregistered(settings, metrics);
+        var roots = new FileRoots();
+        app.Properties[UnregisteredKey] = new Unregistered(settings, roots, metrics);
         ZeroCopyLog.NotRegistered(loggerFactory.CreateLogger<ZeroCopyStaticFileMiddleware>(), ZeroCopyStaticFilesOptions.SectionName);
-        return (settings, metrics, loggerFactory);
+        return (settings, roots, metrics, loggerFactory);
     }
 
-    private sealed record Unregistered(ZeroCopySettings Settings, ZeroCopyMetrics Metrics);
+    private sealed record Unregistered(ZeroCopySettings Settings, FileRoots Roots, ZeroCopyMetrics Metrics);
 }

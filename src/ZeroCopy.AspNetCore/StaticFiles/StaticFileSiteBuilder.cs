@@ -6,6 +6,8 @@ using Microsoft.Extensions.FileProviders;
 using ZeroCopy.AspNetCore.Caching;
 using ZeroCopy.AspNetCore.Configuration;
 using ZeroCopy.AspNetCore.Diagnostics;
+using ZeroCopy.AspNetCore.Native;
+using ZeroCopy.AspNetCore.Files;
 
 namespace ZeroCopy.AspNetCore.StaticFiles;
 
@@ -26,16 +28,17 @@ internal static class StaticFileSiteBuilder
     /// section wins over the <see cref="StaticFileOptions"/> registered in DI.
     /// </param>
     /// <param name="settings">The validated configuration in effect.</param>
+    /// <param name="roots">The application's shared providers and root openers.</param>
     /// <param name="environment">Supplies the web root when no provider is configured.</param>
     /// <param name="metrics">Counts the cache of the new site.</param>
-    public static StaticFileSite Build(StaticFileOptions code, bool codeWins, ZeroCopySettings settings, IWebHostEnvironment environment, ZeroCopyMetrics metrics)
+    public static StaticFileSite Build(StaticFileOptions code, bool codeWins, ZeroCopySettings settings, FileRoots roots, IWebHostEnvironment environment, ZeroCopyMetrics metrics)
     {
         var config = settings.Current;
 
         IFileProvider provider;
         if (config.Root is { } root && (!codeWins || code.FileProvider is null))
         {
-            provider = settings.ProviderForRoot(ZeroCopyOptionsValidator.ResolveRoot(root, settings.ContentRootPath));
+            provider = roots.ProviderFor(ZeroCopyOptionsValidator.ResolveRoot(root, settings.ContentRootPath));
         }
         else
         {
@@ -57,7 +60,7 @@ internal static class StaticFileSiteBuilder
             defaultContentType = config.DefaultContentType ?? defaultContentType;
         }
 
-        var rootDirectory = provider is PhysicalFileProvider physical ? settings.RootDirectoryFor(physical.Root) : null;
+        var rootDirectory = provider is PhysicalFileProvider physical ? roots.DirectoryFor(physical.Root) : null;
         var manifest = config.ETag.Manifest is { } m ? Path.GetFullPath(Path.Combine(settings.ContentRootPath, m)) : null;
         var etags = new ETagFactory(config.ETag.Mode, manifest);
         (string, string)[] precompressed = config.Precompressed.Enabled
@@ -65,7 +68,7 @@ internal static class StaticFileSiteBuilder
             : [];
 
         FileCache? cache = null;
-        if (rootDirectory is not null && config.Cache.Enabled && OperatingSystem.IsLinux())
+        if (rootDirectory is not null && config.Cache.Enabled && LinuxOnly.IsSupported)
         {
             cache = new FileCache(config.Cache, rootDirectory, provider, etags, keepDescriptorFrom: Math.Max(1, config.MinZeroCopyBytes), metrics, [.. precompressed.Select(static p => p.Item2)]);
         }

@@ -3,6 +3,8 @@ using System.Runtime.Versioning;
 using Microsoft.AspNetCore.Http;
 using ZeroCopy.AspNetCore.Body;
 using ZeroCopy.AspNetCore.Diagnostics;
+using ZeroCopy.AspNetCore.Native;
+using ZeroCopy.AspNetCore.Files;
 
 namespace ZeroCopy.AspNetCore.StaticFiles;
 
@@ -13,11 +15,11 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
     {
         if (count == 0)
         {
-            _metrics.ResponseSent(file.Snapshot is null ? ResponseStrategy.Stream : ResponseStrategy.HotCache, 0);
+            _metrics.ResponseSent(!file.HasContent ? ResponseStrategy.Stream : ResponseStrategy.HotCache, 0);
             return;
         }
 
-        if (site.Mode != ZeroCopyMode.Stream && OperatingSystem.IsLinux())
+        if (site.Mode != ZeroCopyMode.Stream && LinuxOnly.IsSupported)
         {
             if (await TrySendRegionAsync(context, site, file, offset, count, subPath))
             {
@@ -26,9 +28,9 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
             }
         }
 
-        if (file.Snapshot is { } snapshot && OperatingSystem.IsLinux())
+        if (file.HasContent)
         {
-            await SendSnapshotAsync(context, snapshot, offset, count);
+            await SendSnapshotAsync(context, file, offset, count);
             return;
         }
 
@@ -46,9 +48,9 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
             reason = ZeroCopyEligibility.Check(context, site.Mode, count, site.MinZeroCopyBytes, out var connection);
             if (reason is null)
             {
-                var countAs = file.Snapshot is null ? (ResponseStrategy?)null : ResponseStrategy.HotCache;
+                var countAs = !file.HasContent ? (ResponseStrategy?)null : ResponseStrategy.HotCache;
                 // A sealed snapshot cannot change; a file on disk is re-checked after every transfer.
-                var identity = file.Snapshot is null ? file.Version.Identity : null;
+                var identity = !file.HasContent ? file.Version.Identity : null;
                 try
                 {
                     if (await RegionBodyWriter.TrySendAsync(context, connection!, handle, offset, count, site.Mode, countAs, file.Version.PhysicalPath, identity, context.RequestAborted, countsAsResponse))
@@ -66,7 +68,7 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
                 reason = FallbackReason.WrappedBody;
             }
         }
-        else if (file.Snapshot is not null)
+        else if (file.HasContent)
         {
             // A small snapshot: copying it with the headers is the fast path, not a fallback.
             return false;
@@ -77,7 +79,7 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
         }
 
         // A snapshot copied with the headers in one send is what below-threshold means; not a fallback.
-        if (!(reason == FallbackReason.BelowThreshold && file.Snapshot is not null))
+        if (!(reason == FallbackReason.BelowThreshold && file.HasContent))
         {
             _metrics.Fallback(reason.Value);
             StaticFileLog.Fallback(_logger, subPath, site.Mode, reason.Value.Name());
@@ -90,12 +92,11 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
     /// A hot-cache hit: the mapped bytes go into Kestrel's pipe right behind the headers, so the
     /// response leaves in one send.
     /// </summary>
-    [SupportedOSPlatform("linux")]
-    private async Task SendSnapshotAsync(HttpContext context, Caching.MemfdSnapshot snapshot, long offset, long count)
+    private async Task SendSnapshotAsync(HttpContext context, ResolvedFile file, long offset, long count)
     {
         var writer = context.Response.BodyWriter;
         // The span is only touched synchronously, while this request holds the entry.
-        writer.Write(snapshot.Span.Slice((int)offset, (int)count));
+        writer.Write(file.Content.Slice((int)offset, (int)count));
         try
         {
             await writer.FlushAsync(context.RequestAborted);

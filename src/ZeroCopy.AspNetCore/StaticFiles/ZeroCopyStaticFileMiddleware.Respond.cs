@@ -5,6 +5,9 @@ using System.Text;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using ZeroCopy.AspNetCore.Diagnostics;
+using ZeroCopy.AspNetCore.Native;
+using ZeroCopy.AspNetCore.Files;
+using ZeroCopy.AspNetCore.Body;
 
 namespace ZeroCopy.AspNetCore.StaticFiles;
 
@@ -130,21 +133,21 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
 
         await writer.WriteAsync(closing, context.RequestAborted);
         // One response; bytes sent as regions are counted by the transport.
-        _metrics.ResponseSent(file.Snapshot is null ? ResponseStrategy.Stream : ResponseStrategy.HotCache, copied);
+        _metrics.ResponseSent(!file.HasContent ? ResponseStrategy.Stream : ResponseStrategy.HotCache, copied);
     }
 
     /// <returns>Whether the response can go on (not when the client left or the file changed), and the bytes copied here.</returns>
     private async Task<(bool Ok, long Copied)> SendPartAsync(HttpContext context, StaticFileSite site, ResolvedFile file, ByteRange part, string subPath)
     {
-        if (site.Mode != ZeroCopyMode.Stream && OperatingSystem.IsLinux() && file.Handle is not null
+        if (site.Mode != ZeroCopyMode.Stream && LinuxOnly.IsSupported && file.Handle is not null
             && await TrySendRegionAsync(context, site, file, part.Start, part.Length, subPath, countsAsResponse: false))
         {
             return (!context.RequestAborted.IsCancellationRequested, 0);
         }
 
-        if (file.Snapshot is { } snapshot && OperatingSystem.IsLinux())
+        if (file.HasContent)
         {
-            context.Response.BodyWriter.Write(snapshot.Span.Slice((int)part.Start, (int)part.Length));
+            context.Response.BodyWriter.Write(file.Content.Slice((int)part.Start, (int)part.Length));
             return (true, part.Length);
         }
 

@@ -3,6 +3,8 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Extensions;
 using ZeroCopy.AspNetCore.Caching;
 using ZeroCopy.AspNetCore.Diagnostics;
+using ZeroCopy.AspNetCore.Native;
+using ZeroCopy.AspNetCore.Files;
 
 namespace ZeroCopy.AspNetCore.StaticFiles;
 
@@ -155,7 +157,7 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
 
     private static bool SiblingExists(StaticFileSite site, string subPath, byte variant)
     {
-        if (site.Cache is { } cache && OperatingSystem.IsLinux()
+        if (site.Cache is { } cache && LinuxOnly.IsSupported
             && cache.TryGet(new CacheKey(subPath, variant), countMiss: false) is { } entry)
         {
             entry.Release();
@@ -175,8 +177,8 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
     {
         file = null;
         var key = new CacheKey(subPath, variant);
-        var cache = OperatingSystem.IsLinux() ? site.Cache : null;
-        if (cache is not null && OperatingSystem.IsLinux())
+        var cache = LinuxOnly.IsSupported ? site.Cache : null;
+        if (cache is not null && LinuxOnly.IsSupported)
         {
             if (cache.TryGet(key, countMiss: variant == 0) is { } entry)
             {
@@ -204,14 +206,14 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
             return false;
         }
 
-        file = FileResolver.Resolve(site, info, filePath, contentType, encoding, out var outcome);
+        file = FileResolver.Resolve(site.Root, site.ETags, info, filePath, contentType, encoding, out var outcome);
         if (file is null)
         {
             LogRefusal(outcome, filePath);
             return false;
         }
 
-        if (cache is not null && OperatingSystem.IsLinux() && file.Handle is { } handle
+        if (cache is not null && LinuxOnly.IsSupported && file.Handle is { } handle
             && cache.Offer(key, filePath, file.Version, handle) is { } admitted)
         {
             file.Dispose();

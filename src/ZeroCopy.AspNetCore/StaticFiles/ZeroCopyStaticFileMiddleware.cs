@@ -7,6 +7,8 @@ using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Logging;
 using ZeroCopy.AspNetCore.Configuration;
 using ZeroCopy.AspNetCore.Diagnostics;
+using ZeroCopy.AspNetCore.Native;
+using ZeroCopy.AspNetCore.Files;
 
 namespace ZeroCopy.AspNetCore.StaticFiles;
 
@@ -30,6 +32,7 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
     private readonly StaticFileOptions _code;
     private readonly bool _codeWins;
     private readonly ZeroCopySettings _settings;
+    private readonly FileRoots _roots;
     private readonly IWebHostEnvironment _environment;
     private readonly ILogger _logger;
 
@@ -44,6 +47,7 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
         StaticFileOptions code,
         bool codeWins,
         ZeroCopySettings settings,
+        FileRoots roots,
         IWebHostEnvironment environment,
         ILoggerFactory loggerFactory,
         ZeroCopyMetrics metrics)
@@ -52,11 +56,12 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
         _code = code;
         _codeWins = codeWins;
         _settings = settings;
+        _roots = roots;
         _environment = environment;
         _logger = loggerFactory.CreateLogger(LogCategory);
         _ownLogger = loggerFactory.CreateLogger(OwnLogCategory);
         _metrics = metrics;
-        _site = StaticFileSiteBuilder.Build(code, codeWins, settings, environment, metrics);
+        _site = StaticFileSiteBuilder.Build(code, codeWins, settings, roots, environment, metrics);
         settings.Track(this, static state => DisposeCache(((ZeroCopyStaticFileMiddleware)state)._site));
 
         if (_site.FileProvider is NullFileProvider && ReferenceEquals(_site.FileProvider, environment.WebRootFileProvider))
@@ -86,7 +91,7 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
         {
             StaticFileLog.PathMismatch(_logger, subPath.Value);
         }
-        else if (site.Cache is { } cache && OperatingSystem.IsLinux()
+        else if (site.Cache is { } cache && LinuxOnly.IsSupported
             && cache.TryGet(new Caching.CacheKey(subPath.Value!, 0), countMiss: false) is { } entry)
         {
             // A cache hit: no content-type lookup, no open, no stat (the entry was admitted with
@@ -155,7 +160,7 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
         var strategies = site.Mode switch
         {
             ZeroCopyMode.Stream => "stream",
-            _ when !OperatingSystem.IsLinux() => "stream (zero-copy needs Linux)",
+            _ when !LinuxOnly.IsSupported => "stream (zero-copy needs Linux)",
             _ when !_settings.IsRegistered => "stream (AddZeroCopyStaticFiles() was not called)",
             ZeroCopyMode.Splice => $"splice for bodies of {site.MinZeroCopyBytes} bytes or more on the zero-copy transport, stream otherwise",
             _ => $"sendfile for bodies of {site.MinZeroCopyBytes} bytes or more on the zero-copy transport, stream otherwise",
@@ -170,7 +175,7 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
 
     private static void DisposeCache(StaticFileSite site)
     {
-        if (OperatingSystem.IsLinux())
+        if (LinuxOnly.IsSupported)
         {
             site.Cache?.Dispose();
         }
@@ -181,7 +186,7 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
         try
         {
             var previous = _site;
-            _site = StaticFileSiteBuilder.Build(_code, _codeWins, _settings, _environment, _metrics);
+            _site = StaticFileSiteBuilder.Build(_code, _codeWins, _settings, _roots, _environment, _metrics);
             // Entries in use stay valid: responses hold their own references.
             DisposeCache(previous);
             LogServing(_site);

@@ -119,7 +119,7 @@ internal sealed partial class ZeroCopyConnection
     /// </summary>
     private long SendBeforeRegion(in ReadOnlySequence<byte> bytes)
     {
-        if (!OperatingSystem.IsLinux() || _settings.Syscalls is not { } syscalls || !bytes.IsSingleSegment)
+        if (!LinuxOnly.IsSupported || _settings.Syscalls is not { } syscalls || !bytes.IsSingleSegment)
         {
             return 0;
         }
@@ -155,7 +155,7 @@ internal sealed partial class ZeroCopyConnection
 
         try
         {
-            return OperatingSystem.IsLinux() && _regionSender is not null
+            return LinuxOnly.IsSupported && _regionSender is not null
                 ? await _regionSender.SendAsync(region)
                 : RegionOutcome.Failed;
         }

@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using ZeroCopy.AspNetCore.Diagnostics;
+using ZeroCopy.AspNetCore.Native;
 
 namespace ZeroCopy.AspNetCore.Transport;
 
@@ -70,7 +71,7 @@ internal sealed partial class ZeroCopyConnection : ConnectionContext
         // scheduler already moves Kestrel's side onto the thread pool.
         _receiver = new SocketReceiver(PipeScheduler.Inline);
         _sender = new SocketSender(PipeScheduler.Inline);
-        if (OperatingSystem.IsLinux())
+        if (LinuxOnly.IsSupported)
         {
             _regionSender = new RegionSender(socket, settings, logger, this);
         }
@@ -188,7 +189,7 @@ internal sealed partial class ZeroCopyConnection : ConnectionContext
             _regions.Close();
             _receiver.Dispose();
             _sender.Dispose();
-            if (OperatingSystem.IsLinux())
+            if (LinuxOnly.IsSupported)
             {
                 _regionSender?.Dispose();
             }

@@ -43,10 +43,10 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
     }
 
     /// <summary>Descriptors the transport keeps open on purpose (pooled splice pipes), for leak checks.</summary>
-    internal int CachedDescriptors => OperatingSystem.IsLinux() && _queues is { Length: > 0 } queues && queues[0].Pipes is { } pipes ? pipes.Pooled * 2 : 0;
+    internal int CachedDescriptors => LinuxOnly.IsSupported && _queues is { Length: > 0 } queues && queues[0].Pipes is { } pipes ? pipes.Pooled * 2 : 0;
 
     public bool CanBind(EndPoint endpoint)
-        => OperatingSystem.IsLinux() && endpoint is IPEndPoint or UnixDomainSocketEndPoint;
+        => LinuxOnly.IsSupported && endpoint is IPEndPoint or UnixDomainSocketEndPoint;
 
     public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
@@ -69,7 +69,7 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
             _owned.Add(monitor);
             SplicePipePool? pipes = null;
             ZeroCopySyscalls? syscalls = null;
-            if (OperatingSystem.IsLinux())
+            if (LinuxOnly.IsSupported)
             {
                 pipes = new SplicePipePool(_options.SplicePipeSize, maxPooled: 256);
                 _owned.Add(pipes);

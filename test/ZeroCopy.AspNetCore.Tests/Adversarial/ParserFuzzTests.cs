@@ -9,6 +9,7 @@ using Microsoft.Net.Http.Headers;
 using ZeroCopy.AspNetCore.Native;
 using ZeroCopy.AspNetCore.StaticFiles;
 using ZeroCopy.AspNetCore.Tests.Infrastructure;
+using ZeroCopy.AspNetCore.Files;
 
 namespace ZeroCopy.AspNetCore.Tests.Adversarial;
 

@@ -5,7 +5,7 @@ using System.Text;
 using Microsoft.Win32.SafeHandles;
 using ZeroCopy.AspNetCore.Native;
 
-namespace ZeroCopy.AspNetCore.StaticFiles;
+namespace ZeroCopy.AspNetCore.Files;
 
 /// <summary>Why a file under a root could not be opened for serving.</summary>
 internal enum OpenOutcome

@@ -1,33 +1,35 @@
 using System.Runtime.Versioning;
 using Microsoft.Extensions.FileProviders;
+using ZeroCopy.AspNetCore.Native;
 
-namespace ZeroCopy.AspNetCore.StaticFiles;
+namespace ZeroCopy.AspNetCore.Files;
 
 /// <summary>Turns the provider's <see cref="IFileInfo"/> into a <see cref="ResolvedFile"/>, or refuses it.</summary>
 internal static class FileResolver
 {
-    /// <param name="site">The middleware's settings (root, ETag mode).</param>
+    /// <param name="root">The opener of the provider's directory (Linux, physical root), or null.</param>
+    /// <param name="etags">Describes the version (ETag mode).</param>
     /// <param name="info">What the provider returned for <paramref name="filePath"/>; it exists.</param>
     /// <param name="filePath">The file's path below the root (a sibling's own path for precompressed ones).</param>
     /// <param name="contentType">Content-Type to send.</param>
     /// <param name="contentEncoding">br/gzip/zstd for a precompressed sibling.</param>
     /// <param name="outcome">Why it was refused, when it was.</param>
     /// <returns>The file to serve, or null.</returns>
-    public static ResolvedFile? Resolve(StaticFileSite site, IFileInfo info, string filePath, string? contentType, string? contentEncoding, out OpenOutcome outcome)
+    public static ResolvedFile? Resolve(RootDirectory? root, ETagFactory etags, IFileInfo info, string filePath, string? contentType, string? contentEncoding, out OpenOutcome outcome)
     {
-        if (OperatingSystem.IsLinux() && !string.IsNullOrEmpty(info.PhysicalPath))
+        if (LinuxOnly.IsSupported && !string.IsNullOrEmpty(info.PhysicalPath))
         {
-            return ResolveOnLinux(site, info, info.PhysicalPath, filePath, contentType, contentEncoding, out outcome);
+            return ResolveOnLinux(root, etags, info, info.PhysicalPath, filePath, contentType, contentEncoding, out outcome);
         }
 
         outcome = OpenOutcome.Opened;
-        return new ResolvedFile(site.ETags.Describe(info, contentType, contentEncoding), ownedHandle: null);
+        return new ResolvedFile(etags.Describe(info, contentType, contentEncoding), ownedHandle: null);
     }
 
     [SupportedOSPlatform("linux")]
-    private static ResolvedFile? ResolveOnLinux(StaticFileSite site, IFileInfo info, string physicalPath, string filePath, string? contentType, string? contentEncoding, out OpenOutcome outcome)
+    private static ResolvedFile? ResolveOnLinux(RootDirectory? root, ETagFactory etags, IFileInfo info, string physicalPath, string filePath, string? contentType, string? contentEncoding, out OpenOutcome outcome)
     {
-        outcome = site.Root is { } root
+        outcome = root is not null
             ? root.Open(physicalPath, out var handle, out var status)
             : RootDirectory.OpenAnywhere(physicalPath, out handle, out status);
 
@@ -38,7 +40,7 @@ internal static class FileResolver
 
         try
         {
-            return new ResolvedFile(site.ETags.Describe(info, filePath, contentType, contentEncoding, status, handle!), handle);
+            return new ResolvedFile(etags.Describe(info, filePath, contentType, contentEncoding, status, handle!), handle);
         }
         catch
         {

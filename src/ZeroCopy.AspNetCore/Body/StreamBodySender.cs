@@ -2,8 +2,10 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Win32.SafeHandles;
 using ZeroCopy.AspNetCore.Diagnostics;
+using ZeroCopy.AspNetCore.Native;
+using ZeroCopy.AspNetCore.Files;
 
-namespace ZeroCopy.AspNetCore.StaticFiles;
+namespace ZeroCopy.AspNetCore.Body;
 
 /// <summary>
 /// The Stream strategy: file bytes are read straight into memory obtained from
@@ -128,7 +130,7 @@ internal static class StreamBodySender
     /// <summary>Compares the descriptor's fstat with the version the headers came from.</summary>
     private static bool IsStillVersion(SafeFileHandle handle, FileVersion version)
     {
-        if (!OperatingSystem.IsLinux() || version.Identity is null)
+        if (!LinuxOnly.IsSupported || version.Identity is null)
         {
             return true;
         }

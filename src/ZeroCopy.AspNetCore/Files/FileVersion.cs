@@ -3,7 +3,7 @@ using Microsoft.Extensions.FileProviders;
 using Microsoft.Net.Http.Headers;
 using ZeroCopy.AspNetCore.Native;
 
-namespace ZeroCopy.AspNetCore.StaticFiles;
+namespace ZeroCopy.AspNetCore.Files;
 
 /// <summary>
 /// One version of a file as a response describes it: length and validators computed once (with

@@ -7,7 +7,7 @@ using Microsoft.Extensions.FileProviders;
 using Microsoft.Win32.SafeHandles;
 using ZeroCopy.AspNetCore.Native;
 
-namespace ZeroCopy.AspNetCore.StaticFiles;
+namespace ZeroCopy.AspNetCore.Files;
 
 /// <summary>
 /// Describes file versions: the stock validators, or (<see cref="ETagMode.ContentHash"/>) an ETag

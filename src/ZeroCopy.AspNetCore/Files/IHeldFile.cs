@@ -1,0 +1,27 @@
+using Microsoft.Win32.SafeHandles;
+
+namespace ZeroCopy.AspNetCore.Files;
+
+/// <summary>
+/// A file version kept open by someone else (the hot-file cache) on which the caller holds one
+/// reference: its descriptor and its sealed in-memory copy stay valid until <see cref="Release"/>.
+/// </summary>
+internal interface IHeldFile
+{
+    FileVersion Version { get; }
+
+    /// <summary>A descriptor to send from (the file's, or the sealed copy's memfd), or null.</summary>
+    SafeFileHandle? Handle { get; }
+
+    /// <summary>True when the bytes are an immutable in-memory copy (<see cref="Content"/>).</summary>
+    bool HasContent { get; }
+
+    /// <summary>The immutable copy of the whole file; empty unless <see cref="HasContent"/>.</summary>
+    ReadOnlySpan<byte> Content { get; }
+
+    /// <summary>Which precompressed siblings existed at the last validation (bit i: the i-th configured encoding); null when unknown or for a sibling itself.</summary>
+    int? KnownSiblings { get; }
+
+    /// <summary>Gives the caller's reference back.</summary>
+    void Release();
+}

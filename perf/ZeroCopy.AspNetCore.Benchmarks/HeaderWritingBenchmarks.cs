@@ -9,7 +9,7 @@ namespace ZeroCopy.AspNetCore.Benchmarks;
 
 /// <summary>
 /// The validators and response headers of a 200: FileVersion's Last-Modified truncation and stock
-/// ETag, and FileResponder.ApplyHeadersAsync (Content-Type, Last-Modified, ETag, Accept-Ranges,
+/// ETag, and FileHeaders.ApplyAsync (Content-Type, Last-Modified, ETag, Accept-Ranges,
 /// Content-Length, Cache-Control when configured). "context only" is the DefaultHttpContext every
 /// header benchmark creates, to subtract.
 /// </summary>
@@ -52,7 +52,7 @@ public class HeaderWritingBenchmarks
     public int Headers200()
     {
         var context = new DefaultHttpContext();
-        _ = new FileResponder(context, _site, _file, TempRoot.FilePath, NullLogger.Instance).ApplyHeadersAsync(StatusCodes.Status200OK);
+        _ = new FileHeaders(context, _site, _file, TempRoot.FilePath, NullLogger.Instance).ApplyAsync(StatusCodes.Status200OK);
         return context.Response.Headers.Count;
     }
 }

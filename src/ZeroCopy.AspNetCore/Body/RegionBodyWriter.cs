@@ -30,16 +30,15 @@ internal static class RegionBodyWriter
         long offset,
         long count,
         ZeroCopyMode mode,
-        ResponseStrategy? countAs,
+        IFileRegionObserver observer,
         string? path,
         FileStatus? identity,
-        CancellationToken cancellationToken,
-        bool countsAsResponse = true)
+        CancellationToken cancellationToken)
     {
         var response = context.Response;
         var writer = response.BodyWriter;
 
-        // A region must see Kestrel's memory directly (DESIGN §3): Kestrel's ConcurrentPipeWriter
+        // A region must see Kestrel's memory directly: Kestrel's ConcurrentPipeWriter
         // buffers (and later copies) whatever is advanced while one of its flushes is pending, so
         // a region may only start while it passes writes straight through to the transport.
         await response.StartAsync(cancellationToken);
@@ -75,7 +74,7 @@ internal static class RegionBodyWriter
         FileRegion region;
         try
         {
-            region = new FileRegion(source, offset, count, mode, rate, path) { CountAs = countAs, CountsAsResponse = countsAsResponse, Identity = identity };
+            region = new FileRegion(source, offset, count, mode, rate, path) { Observer = observer, Identity = identity };
         }
         catch (ObjectDisposedException)
         {

@@ -8,7 +8,9 @@ using ZeroCopy.AspNetCore.Native;
 namespace ZeroCopy.AspNetCore.Body;
 
 /// <summary>
-/// Whether a response body may be sent as a file region (DESIGN §4). Every "no" has a named reason.
+/// Whether a response body may be sent as a file region: HTTP/1.x on a connection of our transport
+/// whose output is still our writer, the server's own body feature, a Content-Length, a body of at
+/// least MinZeroCopyBytes. Every "no" has a named reason.
 /// </summary>
 internal static class ZeroCopyEligibility
 {
@@ -72,6 +74,42 @@ internal static class ZeroCopyEligibility
         connection = feature;
         return null;
     }
+
+    /// <summary>
+    /// Whether <paramref name="body"/> is Kestrel's own response body feature, directly or under ours (Kestrel implements it
+    /// on its per-request protocol object), which this library may write to directly. Anything else
+    /// (IIS, HTTP.sys, TestServer, a wrapping middleware) gets its own SendFileAsync called.
+    /// </summary>
+    public static bool IsKestrelBody(IHttpResponseBodyFeature? body)
+    {
+        if (body is ZeroCopyResponseBodyFeature ours)
+        {
+            body = ours.Inner;
+        }
+
+        if (body is null)
+        {
+            return false;
+        }
+
+        var type = body.GetType();
+        if (ReferenceEquals(type, s_lastKestrelBodyType))
+        {
+            return true;
+        }
+
+        if (type.Assembly != s_kestrelAssembly)
+        {
+            return false;
+        }
+
+        // One type per protocol (HTTP/1.1, /2, /3): remembering the last one skips the assembly check.
+        s_lastKestrelBodyType = type;
+        return true;
+    }
+
+    private static readonly System.Reflection.Assembly s_kestrelAssembly = typeof(Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions).Assembly;
+    private static Type? s_lastKestrelBodyType;
 
     /// <summary>
     /// Kestrel implements the request, response and response body features on one object; a

@@ -1,12 +1,7 @@
 using System.IO.Pipelines;
-using System.Runtime.Versioning;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.Extensions.Logging;
 using ZeroCopy.AspNetCore.Configuration;
-using ZeroCopy.AspNetCore.Diagnostics;
-using ZeroCopy.AspNetCore.Native;
-using ZeroCopy.AspNetCore.Files;
 
 namespace ZeroCopy.AspNetCore.Body;
 
@@ -20,16 +15,14 @@ internal sealed class ZeroCopyResponseBodyFeature : IHttpResponseBodyFeature
 {
     private readonly HttpContext _context;
     private readonly ZeroCopySettings _settings;
-    private readonly ZeroCopyMetrics _metrics;
-    private readonly ILogger _logger;
+    private readonly BodySender _sender;
 
-    public ZeroCopyResponseBodyFeature(IHttpResponseBodyFeature inner, HttpContext context, ZeroCopySettings settings, ZeroCopyMetrics metrics, ILogger logger)
+    public ZeroCopyResponseBodyFeature(IHttpResponseBodyFeature inner, HttpContext context, ZeroCopySettings settings, BodySender sender)
     {
         Inner = inner;
         _context = context;
         _settings = settings;
-        _metrics = metrics;
-        _logger = logger;
+        _sender = sender;
     }
 
     public IHttpResponseBodyFeature Inner { get; }
@@ -47,46 +40,6 @@ internal sealed class ZeroCopyResponseBodyFeature : IHttpResponseBodyFeature
     public Task SendFileAsync(string path, long offset, long? count, CancellationToken cancellationToken = default)
     {
         var settings = _settings.Current;
-        if (settings.Mode == ZeroCopyMode.Stream || !LinuxOnly.IsSupported || HttpMethods.IsHead(_context.Request.Method))
-        {
-            return Inner.SendFileAsync(path, offset, count, cancellationToken);
-        }
-
-        return SendFileOnLinuxAsync(path, offset, count, settings, cancellationToken);
-    }
-
-    [SupportedOSPlatform("linux")]
-    private async Task SendFileOnLinuxAsync(string path, long offset, long? count, ZeroCopyStaticFilesOptions settings, CancellationToken cancellationToken)
-    {
-        if (RootDirectory.OpenAnywhere(Path.GetFullPath(path), out var handle, out var status) != OpenOutcome.Opened)
-        {
-            // Missing file, FIFO, ...: the server's implementation reports it as it always has.
-            await Inner.SendFileAsync(path, offset, count, cancellationToken);
-            return;
-        }
-
-        using var file = handle!;
-        // Same argument checks (and exceptions) as the server's SendFileFallback.
-        ArgumentOutOfRangeException.ThrowIfNegative(offset);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(offset, status.Size);
-        var length = count ?? status.Size - offset;
-        ArgumentOutOfRangeException.ThrowIfNegative(length, nameof(count));
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, status.Size - offset, nameof(count));
-        cancellationToken.ThrowIfCancellationRequested();
-
-        var reason = ZeroCopyEligibility.Check(_context, settings.Mode, length, settings.MinZeroCopyBytes, out var connection);
-        if (reason is null)
-        {
-            if (await RegionBodyWriter.TrySendAsync(_context, connection!, file, offset, length, settings.Mode, countAs: null, path, status, cancellationToken))
-            {
-                return;
-            }
-
-            reason = FallbackReason.WrappedBody;
-        }
-
-        _metrics.Fallback(reason.Value);
-        StaticFileLog.Fallback(_logger, path, settings.Mode, reason.Value.Name());
-        await Inner.SendFileAsync(path, offset, count, cancellationToken);
+        return _sender.SendFileAsync(_context, Inner, path, offset, count, new BodyPolicy(settings.Mode, settings.MinZeroCopyBytes), cancellationToken);
     }
 }

@@ -15,15 +15,13 @@ internal sealed class ZeroCopySendFileMiddleware
 {
     private readonly RequestDelegate _next;
     private readonly ZeroCopySettings _settings;
-    private readonly ZeroCopyMetrics _metrics;
-    private readonly ILogger _logger;
+    private readonly BodySender _sender;
 
     public ZeroCopySendFileMiddleware(RequestDelegate next, ZeroCopySettings settings, ZeroCopyMetrics metrics, ILoggerFactory loggerFactory)
     {
         _next = next;
         _settings = settings;
-        _metrics = metrics;
-        _logger = loggerFactory.CreateLogger<ZeroCopySendFileMiddleware>();
+        _sender = new BodySender(metrics, loggerFactory.CreateLogger<ZeroCopySendFileMiddleware>());
     }
 
     public Task Invoke(HttpContext context)
@@ -35,7 +33,7 @@ internal sealed class ZeroCopySendFileMiddleware
             return _next(context);
         }
 
-        features.Set<IHttpResponseBodyFeature>(new ZeroCopyResponseBodyFeature(original, context, _settings, _metrics, _logger));
+        features.Set<IHttpResponseBodyFeature>(new ZeroCopyResponseBodyFeature(original, context, _settings, _sender));
         return InvokeWrappedAsync(context, original);
     }
 

@@ -76,7 +76,6 @@ public static class ZeroCopyServiceCollectionExtensions
                 sp.GetRequiredService<IOptions<ZeroCopyTransportOptions>>(),
                 sp.GetRequiredService<IOptions<SocketTransportOptions>>(),
                 sp.GetRequiredService<ILoggerFactory>(),
-                sp.GetRequiredService<ZeroCopyMetrics>(),
                 sp.GetService<IMemoryPoolFactory<byte>>())));
         return services;
     }

@@ -1,14 +1,16 @@
-using System.Globalization;
+using System.Diagnostics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.Extensions;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Logging;
+using ZeroCopy.AspNetCore.Body;
+using ZeroCopy.AspNetCore.Caching;
 using ZeroCopy.AspNetCore.Configuration;
 using ZeroCopy.AspNetCore.Diagnostics;
-using ZeroCopy.AspNetCore.Native;
 using ZeroCopy.AspNetCore.Files;
+using ZeroCopy.AspNetCore.Native;
 
 namespace ZeroCopy.AspNetCore.StaticFiles;
 
@@ -21,7 +23,7 @@ namespace ZeroCopy.AspNetCore.StaticFiles;
 /// then content type); each miss logs the stock debug event and calls the next middleware without
 /// allocating. Logs use stock's category so existing filters keep applying.
 /// </remarks>
-internal sealed partial class ZeroCopyStaticFileMiddleware
+internal sealed class ZeroCopyStaticFileMiddleware
 {
     /// <summary>Stock StaticFileMiddleware's logger category.</summary>
     internal const string LogCategory = "Microsoft.AspNetCore.StaticFiles.StaticFileMiddleware";
@@ -40,6 +42,8 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
     // Microsoft.AspNetCore (as the templates do) still sees what is served and how.
     private readonly ILogger _ownLogger;
     private readonly ZeroCopyMetrics _metrics;
+    private readonly FileLocator _locator;
+    private readonly FileResponder _responder;
     private volatile StaticFileSite _site;
 
     public ZeroCopyStaticFileMiddleware(
@@ -61,6 +65,8 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
         _logger = loggerFactory.CreateLogger(LogCategory);
         _ownLogger = loggerFactory.CreateLogger(OwnLogCategory);
         _metrics = metrics;
+        _locator = new FileLocator(_logger);
+        _responder = new FileResponder(_logger, new BodySender(metrics, _logger));
         _site = StaticFileSiteBuilder.Build(code, codeWins, settings, roots, environment, metrics);
         settings.Track(this, static state => DisposeCache(((ZeroCopyStaticFileMiddleware)state)._site));
 
@@ -92,65 +98,100 @@ internal sealed partial class ZeroCopyStaticFileMiddleware
             StaticFileLog.PathMismatch(_logger, subPath.Value);
         }
         else if (site.Cache is { } cache && LinuxOnly.IsSupported
-            && cache.TryGet(new Caching.CacheKey(subPath.Value!, 0), countMiss: false) is { } entry)
+            && cache.TryGet(new CacheKey(subPath.Value!, 0), countMiss: false) is { } entry)
         {
             // A cache hit: no content-type lookup, no open, no stat (the entry was admitted with
             // them). A file without precompressed siblings is the answer whatever the client
             // accepts, unless it refuses identity; the entry knows its siblings.
+            var request = new FileRequest(context, site, subPath.Value!);
             var file = new ResolvedFile(entry);
-            return entry.Siblings == 0 && IdentityAccepted(context.Request.Headers.AcceptEncoding)
-                ? RespondAsync(context, site, file, subPath.Value!, vary: false)
-                : ServeAsync(context, site, subPath.Value!, file);
+            return file.KnownSiblings == 0 && FileLocator.IdentityAccepted(context.Request.Headers.AcceptEncoding)
+                ? RespondAsync(request, file, request.SubPath, vary: false)
+                : ServeAsync(request, file);
         }
         else
         {
             // A cache miss is counted where the file is resolved (after the content-type check).
-            return ServeAsync(context, site, subPath.Value!, identityHit: null);
+            return ServeAsync(new FileRequest(context, site, subPath.Value!), identityHit: null);
         }
 
         return _next(context);
     }
 
-    private static bool LookupContentType(StaticFileSite site, string subPath, out string? contentType)
+    /// <summary>
+    /// Which file answers: a precompressed sibling the client accepts, the file itself, a
+    /// directory's default document, or the SPA fallback, in that order; else the next middleware.
+    /// <paramref name="identityHit"/> is the file itself from the cache (owned by this call) when
+    /// <see cref="Invoke"/> already found it.
+    /// </summary>
+    private async Task ServeAsync(FileRequest request, ResolvedFile? identityHit)
     {
-        if (site.ContentTypes.TryGetContentType(subPath, out contentType))
+        var (site, subPath) = (request.Site, request.SubPath);
+        // A cached file's content type was looked up when it was admitted.
+        string? contentType = identityHit?.Version.ContentType;
+        var known = identityHit is not null || FileLocator.LookupContentType(site, subPath, out contentType);
+        if (known)
         {
-            return true;
+            var (file, vary, notAcceptable) = _locator.SelectRepresentation(request, contentType, identityHit);
+            if (file is not null)
+            {
+                await RespondAsync(request, file, subPath, vary);
+                return;
+            }
+
+            Debug.Assert(identityHit is null || notAcceptable, "The file itself exists: only identity;q=0 leaves no representation.");
+            if (notAcceptable)
+            {
+                // identity;q=0 (or *;q=0) and no sibling the client accepts: RFC 9110 §12.5.3.
+                request.Context.Response.StatusCode = StatusCodes.Status406NotAcceptable;
+                request.Context.Response.Headers.Vary = "Accept-Encoding";
+                return;
+            }
+        }
+        else if (site.DefaultDocuments is null && site.FallbackFile is null)
+        {
+            StaticFileLog.FileTypeNotSupported(_logger, subPath);
+            await _next(request.Context);
+            return;
         }
 
-        if (site.ServeUnknownFileTypes)
+        if (site.DefaultDocuments is { } documents && _locator.FindDefaultDocument(site, subPath, documents, out var document) is { } index)
         {
-            contentType = site.DefaultContentType;
-            return true;
+            if (!subPath.EndsWith('/') && site.RedirectToAppendTrailingSlash)
+            {
+                // UseDefaultFiles' behaviour: /docs is redirected to /docs/ before it is served.
+                index.Dispose();
+                var http = request.Context.Request;
+                request.Context.Response.StatusCode = StatusCodes.Status301MovedPermanently;
+                request.Context.Response.Headers.Location = UriHelper.BuildAbsolute(http.Scheme, http.Host, http.PathBase, http.Path + "/", http.QueryString);
+                return;
+            }
+
+            await RespondAsync(request, index, document, vary: false);
+            return;
         }
 
-        return false;
+        if (site.FallbackFile is { } fallback && FileLocator.IsRoute(subPath)
+            && FileLocator.LookupContentType(site, fallback, out var fallbackType)
+            && _locator.TryResolve(site, fallback, fallbackType, variant: 0, out var fallbackFile))
+        {
+            await RespondAsync(request, fallbackFile!, fallback, vary: false);
+            return;
+        }
+
+        if (!known)
+        {
+            StaticFileLog.FileTypeNotSupported(_logger, subPath);
+        }
+
+        await _next(request.Context);
     }
 
-    private void LogRefusal(OpenOutcome outcome, string subPath)
+    private async Task RespondAsync(FileRequest request, ResolvedFile file, string path, bool vary)
     {
-        switch (outcome)
+        if (!await _responder.RespondAsync(request, file, path, vary))
         {
-            case OpenOutcome.OutsideRoot:
-                StaticFileLog.OutsideRoot(_logger, subPath);
-                break;
-            case OpenOutcome.NotRegularFile:
-                StaticFileLog.NotRegularFile(_logger, subPath);
-                break;
-            case OpenOutcome.AccessDenied:
-                StaticFileLog.AccessDenied(_logger, subPath);
-                break;
-            default:
-                StaticFileLog.FileNotFound(_logger, subPath);
-                break;
-        }
-    }
-
-    private static void SetCompressionMode(HttpContext context, StaticFileSite site)
-    {
-        if (context.Features.Get<IHttpsCompressionFeature>() is { } feature)
-        {
-            feature.Mode = site.HttpsCompression;
+            await _next(request.Context);
         }
     }
 

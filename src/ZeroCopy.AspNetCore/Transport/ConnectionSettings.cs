@@ -30,8 +30,6 @@ internal sealed class ConnectionSettings
 
     public required RegionRateMonitor RateMonitor { get; init; }
 
-    public required ZeroCopyMetrics Metrics { get; init; }
-
     /// <summary>Null where the zero-copy engines do not exist (not Linux).</summary>
     public required ZeroCopySyscalls? Syscalls { get; init; }
 

@@ -11,9 +11,8 @@ namespace ZeroCopy.AspNetCore.Transport;
 /// The region holds a reference on <see cref="File"/> (SafeHandle.DangerousAddRef) from its
 /// creation until <see cref="Dispose"/>: the caller keeps ownership and may dispose the handle when
 /// the request ends, but the descriptor is closed only once the transport is done with the bytes,
-/// which may be long after the request that produced them completed. (Earlier versions dup(2)ed
-/// the descriptor per region and closed the copy: two syscalls per response, 5 % of the CPU
-/// samples of 64 KiB cache hits.)
+/// which may be long after the request that produced them completed. No dup(2) or close(2) per
+/// response.
 /// </remarks>
 internal sealed class FileRegion : IDisposable
 {
@@ -45,11 +44,11 @@ internal sealed class FileRegion : IDisposable
     /// <summary>Kestrel's minimum response data rate for the request (null: not enforced).</summary>
     public MinDataRate? MinDataRate { get; }
 
-    /// <summary>The strategy metrics count the response under when it is sent as intended (hot-cache for snapshots); null: the engine used.</summary>
-    public Diagnostics.ResponseStrategy? CountAs { get; init; }
+    /// <summary>Told once when the transport is done with the region (not when it is dropped unsent).</summary>
+    public IFileRegionObserver? Observer { get; init; }
 
-    /// <summary>False for the parts of a multipart response: the middleware counts the response, the transport only the bytes.</summary>
-    public bool CountsAsResponse { get; init; } = true;
+    /// <summary>What became of the region; null until the transport has tried to send it.</summary>
+    public RegionResult? Result { get; private set; }
 
     /// <summary>For logs.</summary>
     public string? Path { get; }
@@ -87,6 +86,21 @@ internal sealed class FileRegion : IDisposable
         {
             _released = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         }
+    }
+
+    /// <summary>
+    /// The send loop's report: how the region ended, with which engine, after how many engine
+    /// fallbacks (EINVAL/ENOSYS/EOPNOTSUPP before the first byte). Called at most once.
+    /// </summary>
+    internal void Complete(RegionOutcome outcome, RegionEngine engine, int engineFallbacks)
+    {
+        if (Result is not null)
+        {
+            return;
+        }
+
+        Result = new RegionResult(outcome, engine, outcome == RegionOutcome.Sent ? Count : Count - Remaining, engineFallbacks);
+        Observer?.RegionCompleted(this, Result.Value);
     }
 
     /// <summary>The send loop reports progress: <paramref name="remaining"/> bytes still to send.</summary>

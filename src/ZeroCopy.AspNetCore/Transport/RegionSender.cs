@@ -59,6 +59,7 @@ internal sealed class RegionSender : IDisposable
     private FileStream? _asyncStream;
     private long _offset;
     private long _remaining;
+    private int _fallbacks;
 
     public RegionSender(Socket socket, ConnectionSettings settings, ILogger logger, ZeroCopyConnection connection)
     {
@@ -69,51 +70,37 @@ internal sealed class RegionSender : IDisposable
         _connection = connection;
     }
 
+    /// <summary>Sends the region and reports its <see cref="RegionResult"/> to it.</summary>
     public async ValueTask<RegionOutcome> SendAsync(FileRegion region)
     {
         _offset = region.Offset;
         _remaining = region.Count;
+        var engine = region.Mode == ZeroCopyMode.Splice ? RegionEngine.Splice : RegionEngine.SendFile;
+        _fallbacks = 0;
+        var outcome = RegionOutcome.Failed;
         try
         {
-            var strategy = region.Mode == ZeroCopyMode.Splice ? ResponseStrategy.Splice : ResponseStrategy.SendFile;
-            var outcome = strategy == ResponseStrategy.SendFile ? await SendFileAsync(region) : await SpliceAsync(region);
-            if (outcome == RegionOutcome.Unsupported && strategy == ResponseStrategy.SendFile && region.Mode == ZeroCopyMode.Auto)
+            outcome = engine == RegionEngine.SendFile ? await SendFileAsync(region) : await SpliceAsync(region);
+            if (outcome == RegionOutcome.Unsupported && engine == RegionEngine.SendFile && region.Mode == ZeroCopyMode.Auto)
             {
-                Fallback(region, ResponseStrategy.SendFile, ResponseStrategy.Splice);
-                strategy = ResponseStrategy.Splice;
+                engine = Fallback(region, engine, RegionEngine.Splice);
                 outcome = await SpliceAsync(region);
             }
 
             if (outcome == RegionOutcome.Unsupported)
             {
-                Fallback(region, strategy, ResponseStrategy.Stream);
-                strategy = ResponseStrategy.Stream;
+                engine = Fallback(region, engine, RegionEngine.Copy);
                 outcome = await CopyAsync(region);
             }
-
-            if (outcome == RegionOutcome.Sent)
-            {
-                var countAs = region.CountAs is { } hotCache && strategy != ResponseStrategy.Stream ? hotCache : strategy;
-                if (region.CountsAsResponse)
-                {
-                    _settings.Metrics.ResponseSent(countAs, region.Count);
-                }
-                else
-                {
-                    _settings.Metrics.BytesSent(countAs, region.Count);
-                }
-            }
-
-            return outcome;
         }
         catch (ObjectDisposedException)
         {
             // The socket was closed underneath: an abort.
-            return RegionOutcome.Aborted;
+            outcome = RegionOutcome.Aborted;
         }
         catch (SocketException ex)
         {
-            return Classify(ex.SocketErrorCode, region);
+            outcome = Classify(ex.SocketErrorCode, region);
         }
         finally
         {
@@ -122,13 +109,19 @@ internal sealed class RegionSender : IDisposable
                 await _asyncStream.DisposeAsync();
                 _asyncStream = null;
             }
+
+            region.Complete(outcome, engine, _fallbacks);
         }
+
+        return outcome;
     }
 
-    private void Fallback(FileRegion region, ResponseStrategy from, ResponseStrategy to)
+    /// <returns><paramref name="to"/>.</returns>
+    private RegionEngine Fallback(FileRegion region, RegionEngine from, RegionEngine to)
     {
-        _settings.Metrics.Fallback(FallbackReason.KernelError);
         TransportLog.EngineFallback(_logger, _connection.ConnectionId, region.Path, from.Name(), to.Name());
+        _fallbacks++;
+        return to;
     }
 
     private async ValueTask<RegionOutcome> SendFileAsync(FileRegion region)
@@ -184,7 +177,8 @@ internal sealed class RegionSender : IDisposable
             if (reopened is null)
             {
                 // No /proc: finish this region by copying rather than blocking a thread.
-                Fallback(region, ResponseStrategy.SendFile, ResponseStrategy.Stream);
+                // The rest is copied; the region still counts as sent with sendfile.
+                Fallback(region, RegionEngine.SendFile, RegionEngine.Copy);
                 return await CopyAsync(region);
             }
 

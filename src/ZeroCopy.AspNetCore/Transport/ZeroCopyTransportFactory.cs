@@ -22,7 +22,6 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
     private readonly ZeroCopyTransportOptions _options;
     private readonly SocketTransportOptions _socketOptions;
     private readonly ILogger _logger;
-    private readonly ZeroCopyMetrics _metrics;
     private readonly IMemoryPoolFactory<byte>? _memoryPoolFactory;
     private readonly Lock _lock = new();
     private readonly List<IDisposable> _owned = [];
@@ -32,13 +31,11 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
         IOptions<ZeroCopyTransportOptions> options,
         IOptions<SocketTransportOptions> socketOptions,
         ILoggerFactory loggerFactory,
-        ZeroCopyMetrics metrics,
         IMemoryPoolFactory<byte>? memoryPoolFactory)
     {
         _options = options.Value;
         _socketOptions = socketOptions.Value;
         _logger = loggerFactory.CreateLogger(TransportLog.Category);
-        _metrics = metrics;
         _memoryPoolFactory = memoryPoolFactory;
     }
 
@@ -108,7 +105,6 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
                     // have let a flush leave in the pipe.
                     RegionReleaseThreshold = maxWrite,
                     RateMonitor = monitor,
-                    Metrics = _metrics,
                     Syscalls = syscalls,
                     Pipes = pipes,
                 };

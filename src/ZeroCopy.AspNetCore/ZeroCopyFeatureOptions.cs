@@ -11,9 +11,11 @@ public sealed class CacheControlRule
     /// segment, <c>**</c> across segments, <c>?</c> one character. A glob without <c>/</c> is matched
     /// against the file name only. Case-sensitive, as Linux paths are.
     /// </summary>
+    /// <remarks>Defaults to empty; set it in every rule.</remarks>
     public string Match { get; set; } = string.Empty;
 
     /// <summary>The <c>Cache-Control</c> value, for example <c>public, max-age=31536000, immutable</c>.</summary>
+    /// <remarks>Defaults to empty; set it in every rule.</remarks>
     public string CacheControl { get; set; } = string.Empty;
 }
 

@@ -82,6 +82,7 @@ public sealed class ZeroCopyStaticFilesOptions
     internal const long DefaultMinZeroCopyBytes = 16 * 1024;
 
     /// <summary>The hot-file cache (section <c>ZeroCopyStaticFiles:Cache</c>).</summary>
+    /// <remarks>Defaults to a <see cref="ZeroCopyCacheOptions"/> with its defaults.</remarks>
     public ZeroCopyCacheOptions Cache { get; set; } = new();
 
     /// <summary>
@@ -102,12 +103,15 @@ public sealed class ZeroCopyStaticFilesOptions
     public IList<CacheControlRule> CacheControlRules { get; set; } = [];
 
     /// <summary>How ETags are computed (section <c>ZeroCopyStaticFiles:ETag</c>).</summary>
+    /// <remarks>Defaults to a <see cref="ZeroCopyETagOptions"/> with its defaults.</remarks>
     public ZeroCopyETagOptions ETag { get; set; } = new();
 
     /// <summary>Precompressed siblings such as <c>app.js.br</c> (section <c>ZeroCopyStaticFiles:Precompressed</c>).</summary>
+    /// <remarks>Defaults to a <see cref="ZeroCopyPrecompressedOptions"/> with its defaults.</remarks>
     public ZeroCopyPrecompressedOptions Precompressed { get; set; } = new();
 
     /// <summary>Default documents for directory requests (section <c>ZeroCopyStaticFiles:DefaultDocuments</c>).</summary>
+    /// <remarks>Defaults to a <see cref="ZeroCopyDefaultDocumentsOptions"/> with its defaults.</remarks>
     public ZeroCopyDefaultDocumentsOptions DefaultDocuments { get; set; } = new();
 
     /// <summary>

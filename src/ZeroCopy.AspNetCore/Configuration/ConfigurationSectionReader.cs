@@ -8,13 +8,64 @@ namespace ZeroCopy.AspNetCore.Configuration;
 /// Reads the <c>ZeroCopyStaticFiles</c> section into <see cref="ZeroCopyStaticFilesOptions"/>.
 /// </summary>
 /// <remarks>
+/// <para>
 /// The configuration binder throws on the first value it cannot convert; this reader records every
 /// such problem in <see cref="ZeroCopyStaticFilesOptions.BindingErrors"/> instead, so a bad file is
 /// reported in one message and a bad reload never throws on the configuration change callback
 /// (OptionsMonitor re-creates the options inside that callback).
+/// </para>
+/// <para>
+/// Every key is the <c>nameof</c> of the property it sets (as YARP's <c>ConfigurationConfigProvider</c>
+/// reads its keys), so renaming a property renames its key, and a child that no table names is
+/// reported in <see cref="ZeroCopyStaticFilesOptions.UnknownKeys"/>.
+/// </para>
 /// </remarks>
 internal sealed class ConfigurationSectionReader : IConfigureOptions<ZeroCopyStaticFilesOptions>
 {
+    private static readonly KeyTable<ZeroCopyCacheOptions> s_cache = new KeyTable<ZeroCopyCacheOptions>()
+        .Bool(nameof(ZeroCopyCacheOptions.Enabled), static (o, value) => o.Enabled = value)
+        .Int64(nameof(ZeroCopyCacheOptions.MaxFileBytes), static (o, value) => o.MaxFileBytes = value)
+        .Int64(nameof(ZeroCopyCacheOptions.MaxTotalBytes), static (o, value) => o.MaxTotalBytes = value)
+        .Int32(nameof(ZeroCopyCacheOptions.MaxEntries), static (o, value) => o.MaxEntries = value)
+        .Int32(nameof(ZeroCopyCacheOptions.MinHits), static (o, value) => o.MinHits = value)
+        .Int32(nameof(ZeroCopyCacheOptions.MissesPerAdmission), static (o, value) => o.MissesPerAdmission = value)
+        .TimeSpan(nameof(ZeroCopyCacheOptions.RevalidateAfter), static (o, value) => o.RevalidateAfter = value);
+
+    // A rule's fields keep an empty string for a blank value: the validator names the rule that lacks one.
+    private static readonly KeyTable<CacheControlRule> s_rule = new KeyTable<CacheControlRule>()
+        .Add(nameof(CacheControlRule.Match), static (child, rule, _) => rule.Match = child.Value?.Trim() ?? string.Empty)
+        .Add(nameof(CacheControlRule.CacheControl), static (child, rule, _) => rule.CacheControl = child.Value?.Trim() ?? string.Empty);
+
+    private static readonly KeyTable<ZeroCopyETagOptions> s_etag = new KeyTable<ZeroCopyETagOptions>()
+        .Enum<ETagMode>(nameof(ZeroCopyETagOptions.Mode), static (o, value) => o.Mode = value)
+        .String(nameof(ZeroCopyETagOptions.Manifest), static (o, value) => o.Manifest = value);
+
+    private static readonly KeyTable<ZeroCopyPrecompressedOptions> s_precompressed = new KeyTable<ZeroCopyPrecompressedOptions>()
+        .Bool(nameof(ZeroCopyPrecompressedOptions.Enabled), static (o, value) => o.Enabled = value)
+        .Strings(nameof(ZeroCopyPrecompressedOptions.Encodings), static (o, value) => o.Encodings = value);
+
+    private static readonly KeyTable<ZeroCopyDefaultDocumentsOptions> s_defaultDocuments = new KeyTable<ZeroCopyDefaultDocumentsOptions>()
+        .Bool(nameof(ZeroCopyDefaultDocumentsOptions.Enabled), static (o, value) => o.Enabled = value)
+        .Strings(nameof(ZeroCopyDefaultDocumentsOptions.FileNames), static (o, value) => o.FileNames = value);
+
+    // Last: it names the nested tables, which nullable analysis requires to be initialized before it.
+    private static readonly KeyTable<ZeroCopyStaticFilesOptions> s_section = new KeyTable<ZeroCopyStaticFilesOptions>()
+        .String(nameof(ZeroCopyStaticFilesOptions.Root), static (o, value) => o.Root = value)
+        .String(nameof(ZeroCopyStaticFilesOptions.RequestPath), static (o, value) => o.RequestPath = value)
+        .Bool(nameof(ZeroCopyStaticFilesOptions.ServeUnknownFileTypes), static (o, value) => o.ServeUnknownFileTypes = value)
+        .String(nameof(ZeroCopyStaticFilesOptions.DefaultContentType), static (o, value) => o.DefaultContentType = value)
+        .Add(nameof(ZeroCopyStaticFilesOptions.ContentTypes), static (child, o, options) => ReadContentTypes(child, o.ContentTypes, options))
+        .String(nameof(ZeroCopyStaticFilesOptions.CacheControl), static (o, value) => o.CacheControl = value)
+        .Enum<ZeroCopyMode>(nameof(ZeroCopyStaticFilesOptions.Mode), static (o, value) => o.Mode = value)
+        .Int64(nameof(ZeroCopyStaticFilesOptions.MinZeroCopyBytes), static (o, value) => o.MinZeroCopyBytes = value)
+        .Add(nameof(ZeroCopyStaticFilesOptions.Cache), static (child, o, options) => s_cache.Read(child, o.Cache, options))
+        .Int32(nameof(ZeroCopyStaticFilesOptions.MaxRanges), static (o, value) => o.MaxRanges = value)
+        .Add(nameof(ZeroCopyStaticFilesOptions.CacheControlRules), static (child, o, options) => o.CacheControlRules = ReadRules(child, options))
+        .Add(nameof(ZeroCopyStaticFilesOptions.ETag), static (child, o, options) => s_etag.Read(child, o.ETag, options))
+        .Add(nameof(ZeroCopyStaticFilesOptions.Precompressed), static (child, o, options) => s_precompressed.Read(child, o.Precompressed, options))
+        .Add(nameof(ZeroCopyStaticFilesOptions.DefaultDocuments), static (child, o, options) => s_defaultDocuments.Read(child, o.DefaultDocuments, options))
+        .String(nameof(ZeroCopyStaticFilesOptions.FallbackFile), static (o, value) => o.FallbackFile = value);
+
     private readonly IConfiguration _configuration;
 
     public ConfigurationSectionReader(IConfiguration configuration) => _configuration = configuration;
@@ -23,149 +74,19 @@ internal sealed class ConfigurationSectionReader : IConfigureOptions<ZeroCopySta
         => Read(_configuration.GetSection(ZeroCopyStaticFilesOptions.SectionName), options);
 
     internal static void Read(IConfigurationSection section, ZeroCopyStaticFilesOptions options)
+        => s_section.Read(section, options, options);
+
+    private static void ReadContentTypes(IConfigurationSection section, IDictionary<string, string> contentTypes, ZeroCopyStaticFilesOptions options)
     {
-        foreach (var child in section.GetChildren())
+        foreach (var mapping in section.GetChildren())
         {
-            switch (child.Key.ToUpperInvariant())
+            if (string.IsNullOrWhiteSpace(mapping.Value))
             {
-                case "ROOT":
-                    options.Root = NullIfEmpty(child.Value);
-                    break;
-                case "REQUESTPATH":
-                    options.RequestPath = NullIfEmpty(child.Value);
-                    break;
-                case "SERVEUNKNOWNFILETYPES":
-                    if (TryBool(child, options, out var serveUnknown))
-                    {
-                        options.ServeUnknownFileTypes = serveUnknown;
-                    }
-
-                    break;
-                case "DEFAULTCONTENTTYPE":
-                    options.DefaultContentType = NullIfEmpty(child.Value);
-                    break;
-                case "CONTENTTYPES":
-                    foreach (var mapping in child.GetChildren())
-                    {
-                        if (string.IsNullOrWhiteSpace(mapping.Value))
-                        {
-                            options.BindingErrors.Add($"{mapping.Path}: a content type is required.");
-                        }
-                        else
-                        {
-                            options.ContentTypes[mapping.Key] = mapping.Value.Trim();
-                        }
-                    }
-
-                    break;
-                case "CACHECONTROL":
-                    options.CacheControl = NullIfEmpty(child.Value);
-                    break;
-                case "MODE":
-                    if (TryEnum<ZeroCopyMode>(child, options, out var mode))
-                    {
-                        options.Mode = mode;
-                    }
-
-                    break;
-                case "MINZEROCOPYBYTES":
-                    if (TryInt64(child, options, out var minBytes))
-                    {
-                        options.MinZeroCopyBytes = minBytes;
-                    }
-
-                    break;
-                case "CACHE":
-                    ReadCache(child, options);
-                    break;
-                case "MAXRANGES":
-                    if (TryInt64(child, options, out var maxRanges) && FitsInt32(child, options, maxRanges))
-                    {
-                        options.MaxRanges = (int)maxRanges;
-                    }
-
-                    break;
-                case "CACHECONTROLRULES":
-                    options.CacheControlRules = ReadRules(child, options);
-                    break;
-                case "ETAG":
-                    ReadETag(child, options);
-                    break;
-                case "PRECOMPRESSED":
-                    ReadPrecompressed(child, options);
-                    break;
-                case "DEFAULTDOCUMENTS":
-                    ReadDefaultDocuments(child, options);
-                    break;
-                case "FALLBACKFILE":
-                    options.FallbackFile = NullIfEmpty(child.Value);
-                    break;
-                default:
-                    options.UnknownKeys.Add(child.Path);
-                    break;
+                options.BindingErrors.Add($"{mapping.Path}: a content type is required.");
             }
-        }
-    }
-
-    private static void ReadCache(IConfigurationSection section, ZeroCopyStaticFilesOptions options)
-    {
-        var cache = options.Cache;
-        foreach (var child in section.GetChildren())
-        {
-            switch (child.Key.ToUpperInvariant())
+            else
             {
-                case "ENABLED":
-                    if (TryBool(child, options, out var enabled))
-                    {
-                        cache.Enabled = enabled;
-                    }
-
-                    break;
-                case "MAXFILEBYTES":
-                    if (TryInt64(child, options, out var maxFileBytes))
-                    {
-                        cache.MaxFileBytes = maxFileBytes;
-                    }
-
-                    break;
-                case "MAXTOTALBYTES":
-                    if (TryInt64(child, options, out var maxTotalBytes))
-                    {
-                        cache.MaxTotalBytes = maxTotalBytes;
-                    }
-
-                    break;
-                case "MAXENTRIES":
-                    if (TryInt64(child, options, out var maxEntries) && FitsInt32(child, options, maxEntries))
-                    {
-                        cache.MaxEntries = (int)maxEntries;
-                    }
-
-                    break;
-                case "MINHITS":
-                    if (TryInt64(child, options, out var minHits) && FitsInt32(child, options, minHits))
-                    {
-                        cache.MinHits = (int)minHits;
-                    }
-
-                    break;
-                case "MISSESPERADMISSION":
-                    if (TryInt64(child, options, out var missesPerAdmission) && FitsInt32(child, options, missesPerAdmission))
-                    {
-                        cache.MissesPerAdmission = (int)missesPerAdmission;
-                    }
-
-                    break;
-                case "REVALIDATEAFTER":
-                    if (TryTimeSpan(child, options, out var revalidateAfter))
-                    {
-                        cache.RevalidateAfter = revalidateAfter;
-                    }
-
-                    break;
-                default:
-                    options.UnknownKeys.Add(child.Path);
-                    break;
+                contentTypes[mapping.Key] = mapping.Value.Trim();
             }
         }
     }
@@ -176,99 +97,15 @@ internal sealed class ConfigurationSectionReader : IConfigureOptions<ZeroCopySta
         foreach (var item in section.GetChildren())
         {
             var rule = new CacheControlRule();
-            foreach (var field in item.GetChildren())
-            {
-                switch (field.Key.ToUpperInvariant())
-                {
-                    case "MATCH":
-                        rule.Match = field.Value?.Trim() ?? string.Empty;
-                        break;
-                    case "CACHECONTROL":
-                        rule.CacheControl = field.Value?.Trim() ?? string.Empty;
-                        break;
-                    default:
-                        options.UnknownKeys.Add(field.Path);
-                        break;
-                }
-            }
-
+            s_rule.Read(item, rule, options);
             rules.Add(rule);
         }
 
         return rules;
     }
 
-    private static void ReadETag(IConfigurationSection section, ZeroCopyStaticFilesOptions options)
-    {
-        foreach (var child in section.GetChildren())
-        {
-            switch (child.Key.ToUpperInvariant())
-            {
-                case "MODE":
-                    if (TryEnum<ETagMode>(child, options, out var mode))
-                    {
-                        options.ETag.Mode = mode;
-                    }
-
-                    break;
-                case "MANIFEST":
-                    options.ETag.Manifest = NullIfEmpty(child.Value);
-                    break;
-                default:
-                    options.UnknownKeys.Add(child.Path);
-                    break;
-            }
-        }
-    }
-
-    private static void ReadPrecompressed(IConfigurationSection section, ZeroCopyStaticFilesOptions options)
-    {
-        foreach (var child in section.GetChildren())
-        {
-            switch (child.Key.ToUpperInvariant())
-            {
-                case "ENABLED":
-                    if (TryBool(child, options, out var enabled))
-                    {
-                        options.Precompressed.Enabled = enabled;
-                    }
-
-                    break;
-                case "ENCODINGS":
-                    options.Precompressed.Encodings = Strings(child);
-                    break;
-                default:
-                    options.UnknownKeys.Add(child.Path);
-                    break;
-            }
-        }
-    }
-
-    private static void ReadDefaultDocuments(IConfigurationSection section, ZeroCopyStaticFilesOptions options)
-    {
-        foreach (var child in section.GetChildren())
-        {
-            switch (child.Key.ToUpperInvariant())
-            {
-                case "ENABLED":
-                    if (TryBool(child, options, out var enabled))
-                    {
-                        options.DefaultDocuments.Enabled = enabled;
-                    }
-
-                    break;
-                case "FILENAMES":
-                    options.DefaultDocuments.FileNames = Strings(child);
-                    break;
-                default:
-                    options.UnknownKeys.Add(child.Path);
-                    break;
-            }
-        }
-    }
-
     /// <summary>A configuration array (children 0, 1, ...) or a comma-separated value.</summary>
-    private static List<string> Strings(IConfigurationSection section)
+    private static List<string> ReadStrings(IConfigurationSection section)
     {
         if (section.Value is { } single)
         {
@@ -287,96 +124,191 @@ internal sealed class ConfigurationSectionReader : IConfigureOptions<ZeroCopySta
         return values;
     }
 
-    private static bool FitsInt32(IConfigurationSection child, ZeroCopyStaticFilesOptions options, long value)
+    /// <summary>The trimmed value; <see langword="null"/> when absent or blank.</summary>
+    private static string? ReadString(IConfigurationSection child)
+        => string.IsNullOrWhiteSpace(child.Value) ? null : child.Value.Trim();
+
+    private static bool? ReadBool(IConfigurationSection child, ZeroCopyStaticFilesOptions options)
     {
+        if (child.Value is null)
+        {
+            return null;
+        }
+
+        if (bool.TryParse(child.Value.Trim(), out var value))
+        {
+            return value;
+        }
+
+        options.BindingErrors.Add($"{child.Path}: '{child.Value}' is not true or false.");
+        return null;
+    }
+
+    private static long? ReadInt64(IConfigurationSection child, ZeroCopyStaticFilesOptions options)
+    {
+        if (child.Value is null)
+        {
+            return null;
+        }
+
+        if (long.TryParse(child.Value.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
+        {
+            return value;
+        }
+
+        options.BindingErrors.Add($"{child.Path}: '{child.Value}' is not a whole number.");
+        return null;
+    }
+
+    /// <summary>A whole number that fits an <see cref="int"/>: parsed as <see cref="long"/> so a large one is reported as too large rather than as not a number.</summary>
+    private static int? ReadInt32(IConfigurationSection child, ZeroCopyStaticFilesOptions options)
+    {
+        if (ReadInt64(child, options) is not { } value)
+        {
+            return null;
+        }
+
         if (value is >= int.MinValue and <= int.MaxValue)
         {
-            return true;
+            return (int)value;
         }
 
         options.BindingErrors.Add($"{child.Path}: {value} is too large.");
-        return false;
+        return null;
     }
 
     /// <summary>A TimeSpan in invariant format ("00:00:01") or a number of seconds ("1.5").</summary>
-    private static bool TryTimeSpan(IConfigurationSection child, ZeroCopyStaticFilesOptions options, out TimeSpan value)
+    private static TimeSpan? ReadTimeSpan(IConfigurationSection child, ZeroCopyStaticFilesOptions options)
     {
-        value = default;
         if (child.Value is null)
         {
-            return false;
+            return null;
         }
 
         var text = child.Value.Trim();
         if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && double.IsFinite(seconds))
         {
-            value = TimeSpan.FromSeconds(seconds);
-            return true;
+            return TimeSpan.FromSeconds(seconds);
         }
 
-        if (TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out value))
+        if (TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var value))
         {
-            return true;
+            return value;
         }
 
         options.BindingErrors.Add($"{child.Path}: '{child.Value}' is not a time span (\"00:00:01\") or a number of seconds.");
-        return false;
+        return null;
     }
 
-    private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
-
-    private static bool TryBool(IConfigurationSection child, ZeroCopyStaticFilesOptions options, out bool value)
-    {
-        value = false;
-        if (child.Value is null)
-        {
-            return false;
-        }
-
-        if (bool.TryParse(child.Value.Trim(), out value))
-        {
-            return true;
-        }
-
-        options.BindingErrors.Add($"{child.Path}: '{child.Value}' is not true or false.");
-        return false;
-    }
-
-    internal static bool TryInt64(IConfigurationSection child, ZeroCopyStaticFilesOptions options, out long value)
-    {
-        value = 0;
-        if (child.Value is null)
-        {
-            return false;
-        }
-
-        if (long.TryParse(child.Value.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out value))
-        {
-            return true;
-        }
-
-        options.BindingErrors.Add($"{child.Path}: '{child.Value}' is not a whole number.");
-        return false;
-    }
-
-    internal static bool TryEnum<TEnum>(IConfigurationSection child, ZeroCopyStaticFilesOptions options, out TEnum value)
+    private static TEnum? ReadEnum<TEnum>(IConfigurationSection child, ZeroCopyStaticFilesOptions options)
         where TEnum : struct, Enum
     {
-        value = default;
         if (child.Value is null)
         {
-            return false;
+            return null;
         }
 
         var text = child.Value.Trim();
         // Names only: Enum.TryParse would also accept any number.
         if (text.Length > 0 && !char.IsAsciiDigit(text[0]) && text[0] != '-'
-            && Enum.TryParse(text, ignoreCase: true, out value) && Enum.IsDefined(value))
+            && Enum.TryParse(text, ignoreCase: true, out TEnum value) && Enum.IsDefined(value))
         {
-            return true;
+            return value;
         }
 
         options.BindingErrors.Add($"{child.Path}: '{child.Value}' is not one of {string.Join(", ", Enum.GetNames<TEnum>())}.");
-        return false;
+        return null;
+    }
+
+    /// <summary>Reads one key's value into <paramref name="target"/>; problems go to <paramref name="options"/>.</summary>
+    private delegate void KeyReader<in TTarget>(IConfigurationSection child, TTarget target, ZeroCopyStaticFilesOptions options);
+
+    /// <summary>
+    /// The keys of one section, each with the reader of its property. The typed methods set the
+    /// property only when the key has a value that parses; a value that does not parse is a binding
+    /// error and leaves the property as it was.
+    /// </summary>
+    private sealed class KeyTable<TTarget>
+    {
+        private readonly Dictionary<string, KeyReader<TTarget>> _readers = new(StringComparer.Ordinal);
+
+        public KeyTable<TTarget> Add(string key, KeyReader<TTarget> reader)
+        {
+            _readers.Add(Normalize(key), reader);
+            return this;
+        }
+
+        /// <summary>A blank value sets <see langword="null"/>.</summary>
+        public KeyTable<TTarget> String(string key, Action<TTarget, string?> set)
+            => Add(key, (child, target, _) => set(target, ReadString(child)));
+
+        /// <summary>An array or a comma-separated value; always sets the list, empty when the key has neither.</summary>
+        public KeyTable<TTarget> Strings(string key, Action<TTarget, List<string>> set)
+            => Add(key, (child, target, _) => set(target, ReadStrings(child)));
+
+        public KeyTable<TTarget> Bool(string key, Action<TTarget, bool> set)
+            => Add(key, (child, target, options) =>
+            {
+                if (ReadBool(child, options) is { } value)
+                {
+                    set(target, value);
+                }
+            });
+
+        public KeyTable<TTarget> Int32(string key, Action<TTarget, int> set)
+            => Add(key, (child, target, options) =>
+            {
+                if (ReadInt32(child, options) is { } value)
+                {
+                    set(target, value);
+                }
+            });
+
+        public KeyTable<TTarget> Int64(string key, Action<TTarget, long> set)
+            => Add(key, (child, target, options) =>
+            {
+                if (ReadInt64(child, options) is { } value)
+                {
+                    set(target, value);
+                }
+            });
+
+        public KeyTable<TTarget> TimeSpan(string key, Action<TTarget, TimeSpan> set)
+            => Add(key, (child, target, options) =>
+            {
+                if (ReadTimeSpan(child, options) is { } value)
+                {
+                    set(target, value);
+                }
+            });
+
+        public KeyTable<TTarget> Enum<TEnum>(string key, Action<TTarget, TEnum> set)
+            where TEnum : struct, System.Enum
+            => Add(key, (child, target, options) =>
+            {
+                if (ReadEnum<TEnum>(child, options) is { } value)
+                {
+                    set(target, value);
+                }
+            });
+
+        /// <summary>Reads every child of <paramref name="section"/>, in the configuration's order; a child no reader names is an unknown key.</summary>
+        public void Read(IConfigurationSection section, TTarget target, ZeroCopyStaticFilesOptions options)
+        {
+            foreach (var child in section.GetChildren())
+            {
+                if (_readers.TryGetValue(Normalize(child.Key), out var reader))
+                {
+                    reader(child, target, options);
+                }
+                else
+                {
+                    options.UnknownKeys.Add(child.Path);
+                }
+            }
+        }
+
+        // Keys match as they always have: compared upper-cased with the invariant culture.
+        private static string Normalize(string key) => key.ToUpperInvariant();
     }
 }

@@ -1,3 +1,5 @@
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Net.Http.Headers;
 
 namespace ZeroCopy.AspNetCore.Configuration;
@@ -5,9 +7,12 @@ namespace ZeroCopy.AspNetCore.Configuration;
 /// <summary>
 /// Checks a <see cref="ZeroCopyStaticFilesOptions"/> and reports every problem at once.
 /// </summary>
+/// <remarks>
+/// Each message starts with the configuration key of the value it is about, built from the
+/// <c>nameof</c> of the properties on the way (the keys <see cref="ConfigurationSectionReader"/> reads).
+/// </remarks>
 internal static class ZeroCopyOptionsValidator
 {
-    private const string Section = ZeroCopyStaticFilesOptions.SectionName;
 
     public static List<string> Validate(ZeroCopyStaticFilesOptions options, string contentRootPath)
     {
@@ -18,7 +23,7 @@ internal static class ZeroCopyOptionsValidator
             var full = ResolveRoot(root, contentRootPath);
             if (!Directory.Exists(full))
             {
-                errors.Add($"{Section}:Root: the directory '{full}' does not exist.");
+                errors.Add($"{Key(nameof(ZeroCopyStaticFilesOptions.Root))}: the directory '{full}' does not exist.");
             }
         }
 
@@ -26,21 +31,21 @@ internal static class ZeroCopyOptionsValidator
         {
             if (!requestPath.StartsWith('/'))
             {
-                errors.Add($"{Section}:RequestPath: '{requestPath}' must start with '/'.");
+                errors.Add($"{Key(nameof(ZeroCopyStaticFilesOptions.RequestPath))}: '{requestPath}' must start with '/'.");
             }
             else if (requestPath.Length > 1 && requestPath.EndsWith('/'))
             {
-                errors.Add($"{Section}:RequestPath: '{requestPath}' must not end with '/'.");
+                errors.Add($"{Key(nameof(ZeroCopyStaticFilesOptions.RequestPath))}: '{requestPath}' must not end with '/'.");
             }
             else if (requestPath == "/")
             {
-                errors.Add($"{Section}:RequestPath: use an empty value instead of '/' to serve from the site root.");
+                errors.Add($"{Key(nameof(ZeroCopyStaticFilesOptions.RequestPath))}: use an empty value instead of '/' to serve from the site root.");
             }
         }
 
         if (options.DefaultContentType is { } defaultType && !MediaTypeHeaderValue.TryParse(defaultType, out _))
         {
-            errors.Add($"{Section}:DefaultContentType: '{defaultType}' is not a media type.");
+            errors.Add($"{Key(nameof(ZeroCopyStaticFilesOptions.DefaultContentType))}: '{defaultType}' is not a media type.");
         }
 
         foreach (var (extension, contentType) in options.ContentTypes)
@@ -48,63 +53,63 @@ internal static class ZeroCopyOptionsValidator
             var ext = extension.TrimStart('.');
             if (ext.Length == 0 || ext.AsSpan().IndexOfAny('/', '\\', '.') >= 0)
             {
-                errors.Add($"{Section}:ContentTypes: '{extension}' is not a file extension.");
+                errors.Add($"{Key(nameof(ZeroCopyStaticFilesOptions.ContentTypes))}: '{extension}' is not a file extension.");
             }
 
             if (!MediaTypeHeaderValue.TryParse(contentType, out _))
             {
-                errors.Add($"{Section}:ContentTypes:{extension}: '{contentType}' is not a media type.");
+                errors.Add($"{Key(nameof(ZeroCopyStaticFilesOptions.ContentTypes), extension)}: '{contentType}' is not a media type.");
             }
         }
 
         if (options.CacheControl is { } cacheControl && !CacheControlHeaderValue.TryParse(cacheControl, out _))
         {
-            errors.Add($"{Section}:CacheControl: '{cacheControl}' is not a valid Cache-Control value.");
+            errors.Add($"{Key(nameof(ZeroCopyStaticFilesOptions.CacheControl))}: '{cacheControl}' is not a valid Cache-Control value.");
         }
 
         if (!Enum.IsDefined(options.Mode))
         {
-            errors.Add($"{Section}:Mode: {(int)options.Mode} is not one of {string.Join(", ", Enum.GetNames<ZeroCopyMode>())}.");
+            errors.Add($"{Key(nameof(ZeroCopyStaticFilesOptions.Mode))}: {(int)options.Mode} is not one of {string.Join(", ", Enum.GetNames<ZeroCopyMode>())}.");
         }
 
         if (options.MinZeroCopyBytes < 0)
         {
-            errors.Add($"{Section}:MinZeroCopyBytes: {options.MinZeroCopyBytes} must be 0 or more.");
+            errors.Add($"{Key(nameof(ZeroCopyStaticFilesOptions.MinZeroCopyBytes))}: {options.MinZeroCopyBytes} must be 0 or more.");
         }
 
         var cache = options.Cache;
         if (cache.MaxFileBytes < 0)
         {
-            errors.Add($"{Section}:Cache:MaxFileBytes: {cache.MaxFileBytes} must be 0 or more.");
+            errors.Add($"{Key(nameof(ZeroCopyStaticFilesOptions.Cache), nameof(ZeroCopyCacheOptions.MaxFileBytes))}: {cache.MaxFileBytes} must be 0 or more.");
         }
 
         if (cache.MaxTotalBytes < 0)
         {
-            errors.Add($"{Section}:Cache:MaxTotalBytes: {cache.MaxTotalBytes} must be 0 or more.");
+            errors.Add($"{Key(nameof(ZeroCopyStaticFilesOptions.Cache), nameof(ZeroCopyCacheOptions.MaxTotalBytes))}: {cache.MaxTotalBytes} must be 0 or more.");
         }
         else if (cache.MaxFileBytes > cache.MaxTotalBytes)
         {
-            errors.Add($"{Section}:Cache:MaxFileBytes: {cache.MaxFileBytes} must not exceed Cache:MaxTotalBytes ({cache.MaxTotalBytes}).");
+            errors.Add($"{Key(nameof(ZeroCopyStaticFilesOptions.Cache), nameof(ZeroCopyCacheOptions.MaxFileBytes))}: {cache.MaxFileBytes} must not exceed {ConfigurationPath.Combine(nameof(ZeroCopyStaticFilesOptions.Cache), nameof(ZeroCopyCacheOptions.MaxTotalBytes))} ({cache.MaxTotalBytes}).");
         }
 
         if (cache.MaxEntries < 1)
         {
-            errors.Add($"{Section}:Cache:MaxEntries: {cache.MaxEntries} must be 1 or more.");
+            errors.Add($"{Key(nameof(ZeroCopyStaticFilesOptions.Cache), nameof(ZeroCopyCacheOptions.MaxEntries))}: {cache.MaxEntries} must be 1 or more.");
         }
 
         if (cache.MinHits < 1)
         {
-            errors.Add($"{Section}:Cache:MinHits: {cache.MinHits} must be 1 or more.");
+            errors.Add($"{Key(nameof(ZeroCopyStaticFilesOptions.Cache), nameof(ZeroCopyCacheOptions.MinHits))}: {cache.MinHits} must be 1 or more.");
         }
 
         if (cache.MissesPerAdmission < 0)
         {
-            errors.Add($"{Section}:Cache:MissesPerAdmission: {cache.MissesPerAdmission} must be 0 or more.");
+            errors.Add($"{Key(nameof(ZeroCopyStaticFilesOptions.Cache), nameof(ZeroCopyCacheOptions.MissesPerAdmission))}: {cache.MissesPerAdmission} must be 0 or more.");
         }
 
         if (cache.RevalidateAfter < TimeSpan.Zero)
         {
-            errors.Add($"{Section}:Cache:RevalidateAfter: {cache.RevalidateAfter} must not be negative.");
+            errors.Add($"{Key(nameof(ZeroCopyStaticFilesOptions.Cache), nameof(ZeroCopyCacheOptions.RevalidateAfter))}: {cache.RevalidateAfter} must not be negative.");
         }
 
         ValidateFeatures(options, contentRootPath, errors);
@@ -123,7 +128,7 @@ internal static class ZeroCopyOptionsValidator
     {
         if (options.MaxRanges is < 1 or > 1000)
         {
-            errors.Add($"{Section}:MaxRanges: {options.MaxRanges} must be between 1 and 1000.");
+            errors.Add($"{Key(nameof(ZeroCopyStaticFilesOptions.MaxRanges))}: {options.MaxRanges} must be between 1 and 1000.");
         }
 
         for (var i = 0; i < options.CacheControlRules.Count; i++)
@@ -131,23 +136,23 @@ internal static class ZeroCopyOptionsValidator
             var rule = options.CacheControlRules[i];
             if (string.IsNullOrWhiteSpace(rule.Match))
             {
-                errors.Add($"{Section}:CacheControlRules:{i}:Match: a glob or an extension is required.");
+                errors.Add($"{Key(nameof(ZeroCopyStaticFilesOptions.CacheControlRules), Index(i), nameof(CacheControlRule.Match))}: a glob or an extension is required.");
             }
 
             if (!CacheControlHeaderValue.TryParse(rule.CacheControl, out _))
             {
-                errors.Add($"{Section}:CacheControlRules:{i}:CacheControl: '{rule.CacheControl}' is not a valid Cache-Control value.");
+                errors.Add($"{Key(nameof(ZeroCopyStaticFilesOptions.CacheControlRules), Index(i), nameof(CacheControlRule.CacheControl))}: '{rule.CacheControl}' is not a valid Cache-Control value.");
             }
         }
 
         if (!Enum.IsDefined(options.ETag.Mode))
         {
-            errors.Add($"{Section}:ETag:Mode: {(int)options.ETag.Mode} is not one of {string.Join(", ", Enum.GetNames<ETagMode>())}.");
+            errors.Add($"{Key(nameof(ZeroCopyStaticFilesOptions.ETag), nameof(ZeroCopyETagOptions.Mode))}: {(int)options.ETag.Mode} is not one of {string.Join(", ", Enum.GetNames<ETagMode>())}.");
         }
 
         if (options.ETag.Manifest is { } manifest && !File.Exists(Path.GetFullPath(Path.Combine(contentRootPath, manifest))))
         {
-            errors.Add($"{Section}:ETag:Manifest: the file '{Path.GetFullPath(Path.Combine(contentRootPath, manifest))}' does not exist.");
+            errors.Add($"{Key(nameof(ZeroCopyStaticFilesOptions.ETag), nameof(ZeroCopyETagOptions.Manifest))}: the file '{Path.GetFullPath(Path.Combine(contentRootPath, manifest))}' does not exist.");
         }
 
         var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
@@ -155,11 +160,11 @@ internal static class ZeroCopyOptionsValidator
         {
             if (!KnownEncodings.ContainsKey(encoding))
             {
-                errors.Add($"{Section}:Precompressed:Encodings: '{encoding}' is not one of {string.Join(", ", KnownEncodings.Keys)}.");
+                errors.Add($"{Key(nameof(ZeroCopyStaticFilesOptions.Precompressed), nameof(ZeroCopyPrecompressedOptions.Encodings))}: '{encoding}' is not one of {string.Join(", ", KnownEncodings.Keys)}.");
             }
             else if (!seen.Add(encoding))
             {
-                errors.Add($"{Section}:Precompressed:Encodings: '{encoding}' is listed twice.");
+                errors.Add($"{Key(nameof(ZeroCopyStaticFilesOptions.Precompressed), nameof(ZeroCopyPrecompressedOptions.Encodings))}: '{encoding}' is listed twice.");
             }
         }
 
@@ -167,16 +172,23 @@ internal static class ZeroCopyOptionsValidator
         {
             if (string.IsNullOrWhiteSpace(name) || name.AsSpan().IndexOfAny('/', '\\') >= 0)
             {
-                errors.Add($"{Section}:DefaultDocuments:FileNames: '{name}' is not a file name.");
+                errors.Add($"{Key(nameof(ZeroCopyStaticFilesOptions.DefaultDocuments), nameof(ZeroCopyDefaultDocumentsOptions.FileNames))}: '{name}' is not a file name.");
             }
         }
 
         if (options.FallbackFile is { } fallback
             && (Path.IsPathRooted(fallback.TrimStart('/')) || fallback.Split('/', '\\').Any(s => s == "..")))
         {
-            errors.Add($"{Section}:FallbackFile: '{fallback}' must be a path inside the root.");
+            errors.Add($"{Key(nameof(ZeroCopyStaticFilesOptions.FallbackFile))}: '{fallback}' must be a path inside the root.");
         }
     }
+
+    /// <summary>The configuration key <c>ZeroCopyStaticFiles:a:b…</c> of a setting.</summary>
+    private static string Key(params ReadOnlySpan<string> path)
+        => ConfigurationPath.Combine([ZeroCopyStaticFilesOptions.SectionName, .. path]);
+
+    /// <summary>The key segment of a configuration array's element.</summary>
+    private static string Index(int index) => index.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>The absolute directory a configured <c>Root</c> names.</summary>
     public static string ResolveRoot(string root, string contentRootPath)

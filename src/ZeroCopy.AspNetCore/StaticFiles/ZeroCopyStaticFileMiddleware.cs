@@ -79,8 +79,6 @@ internal sealed class ZeroCopyStaticFileMiddleware
         settings.Changed += Rebuild;
     }
 
-    internal StaticFileSite Site => _site;
-
     public Task Invoke(HttpContext context)
     {
         var site = _site;

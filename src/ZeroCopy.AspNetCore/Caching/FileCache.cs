@@ -195,10 +195,8 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
     /// MinHits, or <see cref="PressureFactor"/> × MinHits when admitting would bring the cache
     /// within 10 % of a limit. Near a limit every admission soon costs an eviction (and an munmap,
     /// whose TLB shootdown interrupts every core); a workload of more distinct files than the cache
-    /// holds would otherwise keep replacing entries that are never hit again. Measured with 10,000
-    /// files of 2-16 KiB requested at random, MaxEntries 1,000 (wrk -t2 -c32, 4 s windows after 8 s
-    /// of load, 2 cores): 10,800-11,200 req/s with plain MinHits, 18,200-18,800 with this factor,
-    /// 17,400-18,200 for the uncached path.
+    /// holds would otherwise keep replacing entries that are never hit again (figures in
+    /// docs/performance/findings-2026-12.md, "Admission near the limits").
     /// </summary>
     private int RequiredHits(long length)
     {
@@ -216,9 +214,8 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
     /// Admissions that can happen back to back (a deploy, a new page's assets) before pacing by
     /// misses (<c>Cache:MissesPerAdmission</c>) sets in. Why pace at all: copying a file into a
     /// sealed, mapped memfd costs several misses' worth of CPU (memfd_create, sendfile, two fcntl,
-    /// mmap with its page-table work, close); measured on the 2-core VM of perf/run.sh, 10,000 files
-    /// of 2-16 KiB requested at random by 4 connections with the JIT warm, unpaced admission made
-    /// that cell 0.75× stock (7,000 admissions in 2 s) while the same requests uncached were 1.07×.
+    /// mmap with its page-table work, close); unpaced admission of a wide working set costs more
+    /// than it saves (docs/performance/findings-2026-12.md, "Admission near the limits").
     /// </summary>
     internal const int AdmissionBurst = 64;
 

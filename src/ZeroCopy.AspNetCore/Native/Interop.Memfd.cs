@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Runtime.Versioning;
+using Microsoft.Win32.SafeHandles;
 
 namespace ZeroCopy.AspNetCore.Native;
 
@@ -22,40 +23,43 @@ internal static unsafe partial class Interop
     private const int F_DUPFD_CLOEXEC = 1030;
 
     [LibraryImport(Libc, EntryPoint = "memfd_create", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-    private static partial int MemfdCreateRaw(string name, uint flags);
+    private static partial SafeFileHandle MemfdCreateRaw(string name, uint flags);
 
-    /// <summary>memfd_create(2) with MFD_CLOEXEC | MFD_ALLOW_SEALING.</summary>
+    // fcntl(2) is variadic; its third argument is an int for every command used here, passed as a
+    // fixed argument (same registers on x86-64 and arm64 Linux).
+    [LibraryImport(Libc, EntryPoint = "fcntl", SetLastError = true)]
+    private static partial SafeFileHandle FcntlDuplicateRaw(SafeHandle fd, int command, int argument);
+
+    /// <summary>
+    /// memfd_create(2) with MFD_CLOEXEC | MFD_ALLOW_SEALING. On failure the handle is invalid
+    /// (already disposed).
+    /// </summary>
     [SupportedOSPlatform("linux")]
-    internal static int MemfdCreate(string name, out Errno errno)
+    internal static SafeFileHandle MemfdCreate(string name, out Errno errno)
     {
-        var fd = MemfdCreateRaw(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-        errno = fd < 0 ? ErrnoExtensions.LastErrno() : Errno.None;
-        return fd;
+        var memfd = MemfdCreateRaw(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        Failed(memfd, out errno);
+        return memfd;
     }
 
     /// <summary>fcntl(F_ADD_SEALS).</summary>
     [SupportedOSPlatform("linux")]
     internal static Errno AddSeals(SafeHandle memfd, MemfdSeals seals)
-    {
-        using var lease = new FdLease(memfd);
-        return FcntlRaw(lease.Fd, F_ADD_SEALS, (int)seals) == 0 ? Errno.None : ErrnoExtensions.LastErrno();
-    }
+        => FcntlRaw(memfd, F_ADD_SEALS, (int)seals) == 0 ? Errno.None : ErrnoExtensions.LastErrno();
 
     /// <summary>fcntl(F_GET_SEALS); -1 on error.</summary>
     [SupportedOSPlatform("linux")]
-    internal static int GetSeals(SafeHandle memfd)
-    {
-        using var lease = new FdLease(memfd);
-        return FcntlRaw(lease.Fd, F_GET_SEALS, 0);
-    }
+    internal static int GetSeals(SafeHandle memfd) => FcntlRaw(memfd, F_GET_SEALS, 0);
 
-    /// <summary>fcntl(F_DUPFD_CLOEXEC): a second descriptor for the same open file.</summary>
+    /// <summary>
+    /// fcntl(F_DUPFD_CLOEXEC): a second descriptor for the same open file. On failure the handle is
+    /// invalid (already disposed).
+    /// </summary>
     [SupportedOSPlatform("linux")]
-    internal static int Duplicate(SafeHandle fd, out Errno errno)
+    internal static SafeFileHandle Duplicate(SafeHandle fd, out Errno errno)
     {
-        using var lease = new FdLease(fd);
-        var copy = FcntlRaw(lease.Fd, F_DUPFD_CLOEXEC, 0);
-        errno = copy < 0 ? ErrnoExtensions.LastErrno() : Errno.None;
+        var copy = FcntlDuplicateRaw(fd, F_DUPFD_CLOEXEC, 0);
+        Failed(copy, out errno);
         return copy;
     }
 }

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Runtime.Versioning;
+using Microsoft.Win32.SafeHandles;
 
 namespace ZeroCopy.AspNetCore.Native;
 
@@ -44,49 +45,94 @@ internal static unsafe partial class Interop
     }
 
     // glibc 2.36 (Debian 12) has no openat2 wrapper, so this goes through syscall(2). Only integer
-    // arguments are passed, which is safe for the variadic syscall() on x86-64 and arm64.
+    // arguments are passed, which is safe for the variadic syscall() on x86-64 and arm64. syscall(2)
+    // returns long; a descriptor fits in the int the handle is created from (-1 on error).
     [LibraryImport(Libc, EntryPoint = "syscall", SetLastError = true)]
-    private static partial nint SyscallOpenAt2(nint number, int dirfd, byte* path, OpenHow* how, nuint size);
+    private static partial SafeFileHandle SyscallOpenAt2(nint number, SafeHandle dirfd, byte* path, OpenHow* how, nuint size);
 
     [LibraryImport(Libc, EntryPoint = "openat", SetLastError = true)]
-    private static partial int OpenAtRaw(int dirfd, byte* path, int flags, int mode);
+    private static partial SafeFileHandle OpenAtCwdRaw(int dirfd, byte* path, int flags, int mode);
+
+    [LibraryImport(Libc, EntryPoint = "openat", SetLastError = true)]
+    private static partial SafeFdHandle OpenDirectoryAtCwdRaw(int dirfd, byte* path, int flags, int mode);
 
     /// <summary>
-    /// openat2(2) relative to <paramref name="directory"/>. Returns the new descriptor, or -1 with
-    /// errno in <paramref name="errno"/>.
+    /// openat2(2) relative to <paramref name="directory"/>, retried on EINTR. On failure the handle
+    /// is invalid (already disposed) and <paramref name="errno"/> says why.
     /// </summary>
     [SupportedOSPlatform("linux")]
-    internal static int OpenAt2(SafeHandle directory, ReadOnlySpan<byte> nullTerminatedPath, OpenFlags flags, ResolveFlags resolve, out Errno errno)
+    internal static SafeFileHandle OpenAt2(SafeHandle directory, ReadOnlySpan<byte> nullTerminatedPath, OpenFlags flags, ResolveFlags resolve, out Errno errno)
     {
-        using var lease = new FdLease(directory);
         var how = new OpenHow { Flags = (ulong)(uint)flags, Mode = 0, Resolve = (ulong)resolve };
         fixed (byte* path = nullTerminatedPath)
         {
-            int fd;
+            SafeFileHandle file;
             do
             {
-                fd = (int)SyscallOpenAt2(SYS_openat2, lease.Fd, path, &how, (nuint)sizeof(OpenHow));
-                errno = fd < 0 ? ErrnoExtensions.LastErrno() : Errno.None;
+                file = SyscallOpenAt2(SYS_openat2, directory, path, &how, (nuint)sizeof(OpenHow));
             }
-            while (errno == Errno.EINTR);
-            return fd;
+            while (Failed(file, out errno) && errno == Errno.EINTR);
+
+            return file;
         }
     }
 
-    /// <summary>openat(2) with <see cref="AT_FDCWD"/>: <paramref name="nullTerminatedPath"/> is absolute.</summary>
+    /// <summary>
+    /// openat(2) with <see cref="AT_FDCWD"/> (<paramref name="nullTerminatedPath"/> is absolute),
+    /// retried on EINTR. On failure the handle is invalid (already disposed).
+    /// </summary>
     [SupportedOSPlatform("linux")]
-    internal static int Open(ReadOnlySpan<byte> nullTerminatedPath, OpenFlags flags, out Errno errno)
+    internal static SafeFileHandle Open(ReadOnlySpan<byte> nullTerminatedPath, OpenFlags flags, out Errno errno)
     {
         fixed (byte* path = nullTerminatedPath)
         {
-            int fd;
+            SafeFileHandle file;
             do
             {
-                fd = OpenAtRaw(AT_FDCWD, path, (int)flags, 0);
-                errno = fd < 0 ? ErrnoExtensions.LastErrno() : Errno.None;
+                file = OpenAtCwdRaw(AT_FDCWD, path, (int)flags, 0);
             }
-            while (errno == Errno.EINTR);
-            return fd;
+            while (Failed(file, out errno) && errno == Errno.EINTR);
+
+            return file;
         }
+    }
+
+    /// <summary>
+    /// openat(2) of an absolute directory path with O_PATH | O_DIRECTORY | O_CLOEXEC: a descriptor
+    /// usable only as a <c>dirfd</c> and for fstat, retried on EINTR. On failure the handle is
+    /// invalid (already disposed).
+    /// </summary>
+    [SupportedOSPlatform("linux")]
+    internal static SafeFdHandle OpenDirectoryPath(ReadOnlySpan<byte> nullTerminatedPath, out Errno errno)
+    {
+        fixed (byte* path = nullTerminatedPath)
+        {
+            SafeFdHandle directory;
+            do
+            {
+                directory = OpenDirectoryAtCwdRaw(AT_FDCWD, path, (int)(OpenFlags.O_PATH | OpenFlags.O_DIRECTORY | OpenFlags.O_CLOEXEC), 0);
+            }
+            while (Failed(directory, out errno) && errno == Errno.EINTR);
+
+            return directory;
+        }
+    }
+
+    /// <summary>
+    /// For a handle just returned by a descriptor-creating import: true (with the import's errno)
+    /// when the call failed, in which case the invalid handle is disposed so it never reaches the
+    /// finalizer queue. Must run before any other P/Invoke overwrites the last error.
+    /// </summary>
+    private static bool Failed(SafeHandle created, out Errno errno)
+    {
+        if (!created.IsInvalid)
+        {
+            errno = Errno.None;
+            return false;
+        }
+
+        errno = ErrnoExtensions.LastErrno();
+        created.Dispose();
+        return true;
     }
 }

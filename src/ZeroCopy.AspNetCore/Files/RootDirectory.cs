@@ -68,12 +68,9 @@ internal sealed class RootDirectory : IDisposable
         _nextCheck = Stopwatch.GetTimestamp() + s_revalidateTicks;
     }
 
-    /// <summary>The root path as configured (absolute, without a trailing separator).</summary>
-    public string RootPath => _rootPath;
-
     /// <summary>
     /// Opens <paramref name="physicalPath"/>, which the file provider produced and which therefore
-    /// starts with <see cref="RootPath"/>.
+    /// starts with the root path.
     /// </summary>
     public OpenOutcome Open(string physicalPath, out SafeFileHandle? handle, out FileStatus status)
     {

@@ -19,7 +19,6 @@ internal static unsafe partial class Interop
     private const uint MFD_CLOEXEC = 0x1;
     private const uint MFD_ALLOW_SEALING = 0x2;
     private const int F_ADD_SEALS = 1033;
-    private const int F_GET_SEALS = 1034;
     private const int F_DUPFD_CLOEXEC = 1030;
 
     [LibraryImport(Libc, EntryPoint = "memfd_create", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
@@ -46,10 +45,6 @@ internal static unsafe partial class Interop
     [SupportedOSPlatform("linux")]
     internal static Errno AddSeals(SafeHandle memfd, MemfdSeals seals)
         => FcntlRaw(memfd, F_ADD_SEALS, (int)seals) == 0 ? Errno.None : ErrnoExtensions.LastErrno();
-
-    /// <summary>fcntl(F_GET_SEALS); -1 on error.</summary>
-    [SupportedOSPlatform("linux")]
-    internal static int GetSeals(SafeHandle memfd) => FcntlRaw(memfd, F_GET_SEALS, 0);
 
     /// <summary>
     /// fcntl(F_DUPFD_CLOEXEC): a second descriptor for the same open file. On failure the handle is

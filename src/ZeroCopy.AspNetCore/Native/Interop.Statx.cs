@@ -46,7 +46,6 @@ internal static unsafe partial class Interop
     [StructLayout(LayoutKind.Explicit, Size = 256)]
     private struct StatxBuffer
     {
-        [FieldOffset(0)] public uint Mask;
         [FieldOffset(28)] public ushort Mode;
         [FieldOffset(32)] public ulong Ino;
         [FieldOffset(40)] public ulong Size;

@@ -22,12 +22,7 @@ internal static unsafe partial class Interop
     private const int F_DUPFD_CLOEXEC = 1030;
 
     [LibraryImport(Libc, EntryPoint = "memfd_create", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-    private static partial SafeFileHandle MemfdCreateRaw(string name, uint flags);
-
-    // fcntl(2) is variadic; its third argument is an int for every command used here, passed as a
-    // fixed argument (same registers on x86-64 and arm64 Linux).
-    [LibraryImport(Libc, EntryPoint = "fcntl", SetLastError = true)]
-    private static partial SafeFileHandle FcntlDuplicateRaw(SafeHandle fd, int command, int argument);
+    private static partial int MemfdCreateRaw(string name, uint flags);
 
     /// <summary>
     /// memfd_create(2) with MFD_CLOEXEC | MFD_ALLOW_SEALING. On failure the handle is invalid
@@ -36,9 +31,10 @@ internal static unsafe partial class Interop
     [SupportedOSPlatform("linux")]
     internal static SafeFileHandle MemfdCreate(string name, out Errno errno)
     {
-        var memfd = MemfdCreateRaw(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-        Failed(memfd, out errno);
-        return memfd;
+        var memfd = new SafeFileHandle();
+        var fd = MemfdCreateRaw(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        errno = fd < 0 ? ErrnoExtensions.LastErrno() : Errno.None;
+        return Own(memfd, fd);
     }
 
     /// <summary>fcntl(F_ADD_SEALS).</summary>
@@ -53,8 +49,9 @@ internal static unsafe partial class Interop
     [SupportedOSPlatform("linux")]
     internal static SafeFileHandle Duplicate(SafeHandle fd, out Errno errno)
     {
-        var copy = FcntlDuplicateRaw(fd, F_DUPFD_CLOEXEC, 0);
-        Failed(copy, out errno);
-        return copy;
+        var copy = new SafeFileHandle();
+        var duplicate = FcntlRaw(fd, F_DUPFD_CLOEXEC, 0);
+        errno = duplicate < 0 ? ErrnoExtensions.LastErrno() : Errno.None;
+        return Own(copy, duplicate);
     }
 }

@@ -45,16 +45,14 @@ internal static unsafe partial class Interop
     }
 
     // glibc 2.36 (Debian 12) has no openat2 wrapper, so this goes through syscall(2). Only integer
-    // arguments are passed, which is safe for the variadic syscall() on x86-64 and arm64. syscall(2)
-    // returns long; a descriptor fits in the int the handle is created from (-1 on error).
+    // arguments are passed, which is safe for the variadic syscall() on x86-64 and arm64: glibc
+    // hands each register to the kernel whole, and the kernel casts dirfd to its declared int.
+    // syscall(2) returns long: a descriptor or -1, exact in all 64 bits.
     [LibraryImport(Libc, EntryPoint = "syscall", SetLastError = true)]
-    private static partial SafeFileHandle SyscallOpenAt2(nint number, SafeHandle dirfd, byte* path, OpenHow* how, nuint size);
+    private static partial nint SyscallOpenAt2(nint number, SafeHandle dirfd, byte* path, OpenHow* how, nuint size);
 
     [LibraryImport(Libc, EntryPoint = "openat", SetLastError = true)]
-    private static partial SafeFileHandle OpenAtCwdRaw(int dirfd, byte* path, int flags, int mode);
-
-    [LibraryImport(Libc, EntryPoint = "openat", SetLastError = true)]
-    private static partial SafeFdHandle OpenDirectoryAtCwdRaw(int dirfd, byte* path, int flags, int mode);
+    private static partial int OpenAtRaw(int dirfd, byte* path, int flags, int mode);
 
     /// <summary>
     /// openat2(2) relative to <paramref name="directory"/>, retried on EINTR. On failure the handle
@@ -64,16 +62,18 @@ internal static unsafe partial class Interop
     internal static SafeFileHandle OpenAt2(SafeHandle directory, ReadOnlySpan<byte> nullTerminatedPath, OpenFlags flags, ResolveFlags resolve, out Errno errno)
     {
         var how = new OpenHow { Flags = (ulong)(uint)flags, Mode = 0, Resolve = (ulong)resolve };
+        var file = new SafeFileHandle();
         fixed (byte* path = nullTerminatedPath)
         {
-            SafeFileHandle file;
+            nint fd;
             do
             {
-                file = SyscallOpenAt2(SYS_openat2, directory, path, &how, (nuint)sizeof(OpenHow));
+                fd = SyscallOpenAt2(SYS_openat2, directory, path, &how, (nuint)sizeof(OpenHow));
+                errno = fd < 0 ? ErrnoExtensions.LastErrno() : Errno.None;
             }
-            while (Failed(file, out errno) && errno == Errno.EINTR);
+            while (errno == Errno.EINTR);
 
-            return file;
+            return Own(file, fd < 0 ? -1 : (int)fd);
         }
     }
 
@@ -84,17 +84,9 @@ internal static unsafe partial class Interop
     [SupportedOSPlatform("linux")]
     internal static SafeFileHandle Open(ReadOnlySpan<byte> nullTerminatedPath, OpenFlags flags, out Errno errno)
     {
-        fixed (byte* path = nullTerminatedPath)
-        {
-            SafeFileHandle file;
-            do
-            {
-                file = OpenAtCwdRaw(AT_FDCWD, path, (int)flags, 0);
-            }
-            while (Failed(file, out errno) && errno == Errno.EINTR);
-
-            return file;
-        }
+        var file = new SafeFileHandle();
+        var fd = OpenAtCwd(nullTerminatedPath, flags, out errno);
+        return Own(file, fd);
     }
 
     /// <summary>
@@ -105,34 +97,45 @@ internal static unsafe partial class Interop
     [SupportedOSPlatform("linux")]
     internal static SafeFdHandle OpenDirectoryPath(ReadOnlySpan<byte> nullTerminatedPath, out Errno errno)
     {
+        var directory = new SafeFdHandle();
+        var fd = OpenAtCwd(nullTerminatedPath, OpenFlags.O_PATH | OpenFlags.O_DIRECTORY | OpenFlags.O_CLOEXEC, out errno);
+        return Own(directory, fd);
+    }
+
+    /// <summary>openat(2) with <see cref="AT_FDCWD"/>, retried on EINTR: the descriptor, or -1 with errno.</summary>
+    private static int OpenAtCwd(ReadOnlySpan<byte> nullTerminatedPath, OpenFlags flags, out Errno errno)
+    {
         fixed (byte* path = nullTerminatedPath)
         {
-            SafeFdHandle directory;
+            int fd;
             do
             {
-                directory = OpenDirectoryAtCwdRaw(AT_FDCWD, path, (int)(OpenFlags.O_PATH | OpenFlags.O_DIRECTORY | OpenFlags.O_CLOEXEC), 0);
+                fd = OpenAtRaw(AT_FDCWD, path, (int)flags, 0);
+                errno = fd < 0 ? ErrnoExtensions.LastErrno() : Errno.None;
             }
-            while (Failed(directory, out errno) && errno == Errno.EINTR);
+            while (errno == Errno.EINTR);
 
-            return directory;
+            return fd;
         }
     }
 
     /// <summary>
-    /// For a handle just returned by a descriptor-creating import: true (with the import's errno)
-    /// when the call failed, in which case the invalid handle is disposed so it never reaches the
-    /// finalizer queue. Must run before any other P/Invoke overwrites the last error.
+    /// Gives <paramref name="fd"/>, the int result of a descriptor-creating call, to
+    /// <paramref name="handle"/>, which the caller created (invalid) before the call: nothing that
+    /// can fail (an allocation) stands between a descriptor's creation and its owner. When the call
+    /// failed (<paramref name="fd"/> &lt; 0) the handle is disposed, so it never reaches the
+    /// finalizer queue, and returned invalid.
     /// </summary>
-    private static bool Failed(SafeHandle created, out Errno errno)
+    private static THandle Own<THandle>(THandle handle, int fd)
+        where THandle : SafeHandle
     {
-        if (!created.IsInvalid)
+        if (fd < 0)
         {
-            errno = Errno.None;
-            return false;
+            handle.Dispose();
+            return handle;
         }
 
-        errno = ErrnoExtensions.LastErrno();
-        created.Dispose();
-        return true;
+        Marshal.InitHandle(handle, fd);
+        return handle;
     }
 }

@@ -11,6 +11,8 @@ internal static unsafe partial class Interop
     [LibraryImport(Libc, EntryPoint = "pipe2", SetLastError = true)]
     private static partial int Pipe2Raw(int* fds, int flags);
 
+    // fcntl(2) is variadic; its third argument is an int for every command used here, passed as a
+    // fixed argument (same registers on x86-64 and arm64 Linux).
     [LibraryImport(Libc, EntryPoint = "fcntl", SetLastError = true)]
     private static partial int FcntlRaw(SafeHandle fd, int command, int argument);
 
@@ -23,8 +25,8 @@ internal static unsafe partial class Interop
     [SupportedOSPlatform("linux")]
     internal static Errno CreatePipe(out SafeFdHandle read, out SafeFdHandle write)
     {
-        // Both handles exist before the call, as the marshaller creates a returned SafeHandle before
-        // the call it comes from: once pipe2 succeeds, nothing can fail before they own the ends.
+        // Both handles exist before the call, as for every descriptor-creating call (see Own): once
+        // pipe2 succeeds, nothing can fail before they own the ends.
         read = new SafeFdHandle();
         write = new SafeFdHandle();
         var fds = stackalloc int[2];

@@ -12,20 +12,16 @@ namespace ZeroCopy.AspNetCore.Native;
 internal sealed class SafeFdHandle : SafeHandle
 {
     /// <summary>
-    /// An invalid handle: the P/Invoke marshaller creates one before a call that returns a
-    /// descriptor and stores the result in it (0 is a valid descriptor; -1 is failure).
+    /// An invalid handle, created before the call that makes its descriptor and given the
+    /// descriptor (an int, so sign-extended) with <see cref="Marshal.InitHandle"/> (0 is a valid
+    /// descriptor; -1 is failure).
     /// </summary>
     public SafeFdHandle()
         : base(invalidHandleValue: -1, ownsHandle: true)
     {
     }
 
-    /// <remarks>
-    /// Only the low 32 bits are a descriptor. libc functions returning <c>int</c> leave the upper
-    /// half of the return register unspecified (x86-64 SysV, AAPCS64). On x86-64, glibc 2.36's openat
-    /// and fcntl return -1 as 0xffffffff there, memfd_create and syscall as a sign-extended -1.
-    /// </remarks>
-    public override bool IsInvalid => (int)handle < 0;
+    public override bool IsInvalid => handle < 0;
 
     protected override bool ReleaseHandle() => Interop.Close((int)handle) == 0;
 }

@@ -235,7 +235,7 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
         else
         {
             var copy = Interop.Duplicate(handle, out _);
-            entry = copy < 0 ? null : new CacheEntry(key, filePath, version, new SafeFileHandle(copy, ownsHandle: true), null, token, now);
+            entry = copy.IsInvalid ? null : new CacheEntry(key, filePath, version, copy, null, token, now);
         }
 
         if (entry is not null && key.Variant == 0)

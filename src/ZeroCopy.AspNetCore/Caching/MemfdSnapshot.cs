@@ -42,13 +42,12 @@ internal sealed class MemfdSnapshot : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static MemfdSnapshot? TryCreate(SafeFileHandle source, in FileStatus before, string name, bool keepDescriptor)
     {
-        var fd = Interop.MemfdCreate(name, out _);
-        if (fd < 0)
+        var memfd = Interop.MemfdCreate(name, out _);
+        if (memfd.IsInvalid)
         {
             return null;
         }
 
-        var memfd = new SafeFileHandle(fd, ownsHandle: true);
         SafeMappingHandle? mapping = null;
         try
         {

@@ -68,12 +68,9 @@ internal sealed class RootDirectory : IDisposable
         _nextCheck = Stopwatch.GetTimestamp() + s_revalidateTicks;
     }
 
-    /// <summary>The root path as configured (absolute, without a trailing separator).</summary>
-    public string RootPath => _rootPath;
-
     /// <summary>
     /// Opens <paramref name="physicalPath"/>, which the file provider produced and which therefore
-    /// starts with <see cref="RootPath"/>.
+    /// starts with the root path.
     /// </summary>
     public OpenOutcome Open(string physicalPath, out SafeFileHandle? handle, out FileStatus status)
     {
@@ -85,15 +82,15 @@ internal sealed class RootDirectory : IDisposable
         }
 
         var state = CurrentState();
-        int fd;
+        SafeFileHandle candidate;
         Errno errno;
         if (!s_openAt2Unavailable)
         {
             var relative = physicalPath.AsSpan(_rootPrefix.Length);
-            fd = OpenBeneath(state.Descriptor, relative, out errno);
-            if (fd >= 0)
+            candidate = OpenBeneath(state.Descriptor, relative, out errno);
+            if (!candidate.IsInvalid)
             {
-                return Finish(fd, out handle, out status);
+                return Finish(candidate, out handle, out status);
             }
 
             if (errno is Errno.ENOSYS or Errno.EPERM)
@@ -108,13 +105,12 @@ internal sealed class RootDirectory : IDisposable
 
         // EXDEV (an absolute symlink, or an escape) or no openat2: open normally and ask the kernel
         // where the descriptor points.
-        fd = Interop.Open(Interop.NullTerminated(physicalPath), FileOpenFlags, out errno);
-        if (fd < 0)
+        candidate = Interop.Open(Interop.NullTerminated(physicalPath), FileOpenFlags, out errno);
+        if (candidate.IsInvalid)
         {
             return Classify(errno, physicalPath);
         }
 
-        var candidate = new SafeFileHandle(fd, ownsHandle: true);
         var where = Interop.PathOfDescriptor(candidate) ?? Interop.RealPath(physicalPath);
         if (where is null || !where.StartsWith(state.RealRootWithSlash, StringComparison.Ordinal))
         {
@@ -133,11 +129,11 @@ internal sealed class RootDirectory : IDisposable
     {
         handle = null;
         status = default;
-        var fd = Interop.Open(Interop.NullTerminated(physicalPath), FileOpenFlags, out var errno);
-        return fd < 0 ? Classify(errno, physicalPath) : Finish(fd, out handle, out status);
+        var candidate = Interop.Open(Interop.NullTerminated(physicalPath), FileOpenFlags, out var errno);
+        return candidate.IsInvalid ? Classify(errno, physicalPath) : Finish(candidate, out handle, out status);
     }
 
-    private static int OpenBeneath(SafeFdHandle root, ReadOnlySpan<char> relative, out Errno errno)
+    private static SafeFileHandle OpenBeneath(SafeFdHandle root, ReadOnlySpan<char> relative, out Errno errno)
     {
         var max = Encoding.UTF8.GetMaxByteCount(relative.Length) + 1;
         byte[]? rented = null;
@@ -156,9 +152,6 @@ internal sealed class RootDirectory : IDisposable
             }
         }
     }
-
-    private static OpenOutcome Finish(int fd, out SafeFileHandle? handle, out FileStatus status)
-        => Finish(new SafeFileHandle(fd, ownsHandle: true), out handle, out status);
 
     private static OpenOutcome Finish(SafeFileHandle candidate, out SafeFileHandle? handle, out FileStatus status)
     {
@@ -226,13 +219,12 @@ internal sealed class RootDirectory : IDisposable
 
     private RootState? OpenState()
     {
-        var fd = Interop.Open(_rootPathBytes, OpenFlags.O_PATH | OpenFlags.O_DIRECTORY | OpenFlags.O_CLOEXEC, out _);
-        if (fd < 0)
+        var descriptor = Interop.OpenDirectoryPath(_rootPathBytes, out _);
+        if (descriptor.IsInvalid)
         {
             return null;
         }
 
-        var descriptor = new SafeFdHandle(fd, ownsHandle: true);
         if (Interop.FStat(descriptor, out var status) != Errno.None)
         {
             descriptor.Dispose();

@@ -13,7 +13,7 @@ internal static unsafe partial class Interop
     private const int MAP_POPULATE = 0x8000;
 
     [LibraryImport(Libc, EntryPoint = "mmap", SetLastError = true)]
-    private static partial nint MmapRaw(nint address, nuint length, int protection, int flags, int fd, long offset);
+    private static partial nint MmapRaw(nint address, nuint length, int protection, int flags, SafeHandle fd, long offset);
 
     [LibraryImport(Libc, EntryPoint = "munmap", SetLastError = true)]
     internal static partial int Munmap(nint address, nuint length);
@@ -22,8 +22,7 @@ internal static unsafe partial class Interop
     [SupportedOSPlatform("linux")]
     internal static nint MapReadOnly(SafeHandle fd, long length, out Errno errno)
     {
-        using var lease = new FdLease(fd);
-        var address = MmapRaw(0, (nuint)length, PROT_READ, MAP_SHARED | MAP_POPULATE, lease.Fd, 0);
+        var address = MmapRaw(0, (nuint)length, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
         if (address == -1)
         {
             errno = ErrnoExtensions.LastErrno();

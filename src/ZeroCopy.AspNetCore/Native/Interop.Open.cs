@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Runtime.Versioning;
+using Microsoft.Win32.SafeHandles;
 
 namespace ZeroCopy.AspNetCore.Native;
 
@@ -44,38 +45,65 @@ internal static unsafe partial class Interop
     }
 
     // glibc 2.36 (Debian 12) has no openat2 wrapper, so this goes through syscall(2). Only integer
-    // arguments are passed, which is safe for the variadic syscall() on x86-64 and arm64.
+    // arguments are passed, which is safe for the variadic syscall() on x86-64 and arm64: glibc
+    // hands each register to the kernel whole, and the kernel casts dirfd to its declared int.
+    // syscall(2) returns long: a descriptor or -1, exact in all 64 bits.
     [LibraryImport(Libc, EntryPoint = "syscall", SetLastError = true)]
-    private static partial nint SyscallOpenAt2(nint number, int dirfd, byte* path, OpenHow* how, nuint size);
+    private static partial nint SyscallOpenAt2(nint number, SafeHandle dirfd, byte* path, OpenHow* how, nuint size);
 
     [LibraryImport(Libc, EntryPoint = "openat", SetLastError = true)]
     private static partial int OpenAtRaw(int dirfd, byte* path, int flags, int mode);
 
     /// <summary>
-    /// openat2(2) relative to <paramref name="directory"/>. Returns the new descriptor, or -1 with
-    /// errno in <paramref name="errno"/>.
+    /// openat2(2) relative to <paramref name="directory"/>, retried on EINTR. On failure the handle
+    /// is invalid (already disposed) and <paramref name="errno"/> says why.
     /// </summary>
     [SupportedOSPlatform("linux")]
-    internal static int OpenAt2(SafeHandle directory, ReadOnlySpan<byte> nullTerminatedPath, OpenFlags flags, ResolveFlags resolve, out Errno errno)
+    internal static SafeFileHandle OpenAt2(SafeHandle directory, ReadOnlySpan<byte> nullTerminatedPath, OpenFlags flags, ResolveFlags resolve, out Errno errno)
     {
-        using var lease = new FdLease(directory);
         var how = new OpenHow { Flags = (ulong)(uint)flags, Mode = 0, Resolve = (ulong)resolve };
+        var file = new SafeFileHandle();
         fixed (byte* path = nullTerminatedPath)
         {
-            int fd;
+            nint fd;
             do
             {
-                fd = (int)SyscallOpenAt2(SYS_openat2, lease.Fd, path, &how, (nuint)sizeof(OpenHow));
+                fd = SyscallOpenAt2(SYS_openat2, directory, path, &how, (nuint)sizeof(OpenHow));
                 errno = fd < 0 ? ErrnoExtensions.LastErrno() : Errno.None;
             }
             while (errno == Errno.EINTR);
-            return fd;
+
+            return Own(file, fd < 0 ? -1 : (int)fd);
         }
     }
 
-    /// <summary>openat(2) with <see cref="AT_FDCWD"/>: <paramref name="nullTerminatedPath"/> is absolute.</summary>
+    /// <summary>
+    /// openat(2) with <see cref="AT_FDCWD"/> (<paramref name="nullTerminatedPath"/> is absolute),
+    /// retried on EINTR. On failure the handle is invalid (already disposed).
+    /// </summary>
     [SupportedOSPlatform("linux")]
-    internal static int Open(ReadOnlySpan<byte> nullTerminatedPath, OpenFlags flags, out Errno errno)
+    internal static SafeFileHandle Open(ReadOnlySpan<byte> nullTerminatedPath, OpenFlags flags, out Errno errno)
+    {
+        var file = new SafeFileHandle();
+        var fd = OpenAtCwd(nullTerminatedPath, flags, out errno);
+        return Own(file, fd);
+    }
+
+    /// <summary>
+    /// openat(2) of an absolute directory path with O_PATH | O_DIRECTORY | O_CLOEXEC: a descriptor
+    /// usable only as a <c>dirfd</c> and for fstat, retried on EINTR. On failure the handle is
+    /// invalid (already disposed).
+    /// </summary>
+    [SupportedOSPlatform("linux")]
+    internal static SafeFdHandle OpenDirectoryPath(ReadOnlySpan<byte> nullTerminatedPath, out Errno errno)
+    {
+        var directory = new SafeFdHandle();
+        var fd = OpenAtCwd(nullTerminatedPath, OpenFlags.O_PATH | OpenFlags.O_DIRECTORY | OpenFlags.O_CLOEXEC, out errno);
+        return Own(directory, fd);
+    }
+
+    /// <summary>openat(2) with <see cref="AT_FDCWD"/>, retried on EINTR: the descriptor, or -1 with errno.</summary>
+    private static int OpenAtCwd(ReadOnlySpan<byte> nullTerminatedPath, OpenFlags flags, out Errno errno)
     {
         fixed (byte* path = nullTerminatedPath)
         {
@@ -86,7 +114,28 @@ internal static unsafe partial class Interop
                 errno = fd < 0 ? ErrnoExtensions.LastErrno() : Errno.None;
             }
             while (errno == Errno.EINTR);
+
             return fd;
         }
+    }
+
+    /// <summary>
+    /// Gives <paramref name="fd"/>, the int result of a descriptor-creating call, to
+    /// <paramref name="handle"/>, which the caller created (invalid) before the call: nothing that
+    /// can fail (an allocation) stands between a descriptor's creation and its owner. When the call
+    /// failed (<paramref name="fd"/> &lt; 0) the handle is disposed, so it never reaches the
+    /// finalizer queue, and returned invalid.
+    /// </summary>
+    private static THandle Own<THandle>(THandle handle, int fd)
+        where THandle : SafeHandle
+    {
+        if (fd < 0)
+        {
+            handle.Dispose();
+            return handle;
+        }
+
+        Marshal.InitHandle(handle, fd);
+        return handle;
     }
 }

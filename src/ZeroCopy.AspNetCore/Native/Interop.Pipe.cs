@@ -11,25 +11,35 @@ internal static unsafe partial class Interop
     [LibraryImport(Libc, EntryPoint = "pipe2", SetLastError = true)]
     private static partial int Pipe2Raw(int* fds, int flags);
 
+    // fcntl(2) is variadic; its third argument is an int for every command used here, passed as a
+    // fixed argument (same registers on x86-64 and arm64 Linux).
     [LibraryImport(Libc, EntryPoint = "fcntl", SetLastError = true)]
-    private static partial int FcntlRaw(int fd, int command, int argument);
+    private static partial int FcntlRaw(SafeHandle fd, int command, int argument);
 
     [LibraryImport(Libc, EntryPoint = "read", SetLastError = true)]
-    private static partial nint ReadRaw(int fd, byte* buffer, nuint count);
+    private static partial nint ReadRaw(SafeHandle fd, byte* buffer, nuint count);
 
-    /// <summary>pipe2(2) with O_CLOEXEC | O_NONBLOCK.</summary>
+    /// <summary>
+    /// pipe2(2) with O_CLOEXEC | O_NONBLOCK. On failure both handles are invalid (already disposed).
+    /// </summary>
     [SupportedOSPlatform("linux")]
     internal static Errno CreatePipe(out SafeFdHandle read, out SafeFdHandle write)
     {
+        // Both handles exist before the call, as for every descriptor-creating call (see Own): once
+        // pipe2 succeeds, nothing can fail before they own the ends.
+        read = new SafeFdHandle();
+        write = new SafeFdHandle();
         var fds = stackalloc int[2];
         if (Pipe2Raw(fds, (int)(OpenFlags.O_CLOEXEC | OpenFlags.O_NONBLOCK)) != 0)
         {
-            read = write = null!;
-            return ErrnoExtensions.LastErrno();
+            var errno = ErrnoExtensions.LastErrno();
+            read.Dispose();
+            write.Dispose();
+            return errno;
         }
 
-        read = new SafeFdHandle(fds[0], ownsHandle: true);
-        write = new SafeFdHandle(fds[1], ownsHandle: true);
+        Marshal.InitHandle(read, fds[0]);
+        Marshal.InitHandle(write, fds[1]);
         return Errno.None;
     }
 
@@ -37,19 +47,17 @@ internal static unsafe partial class Interop
     [SupportedOSPlatform("linux")]
     internal static int SetPipeSize(SafeHandle pipe, int size)
     {
-        using var lease = new FdLease(pipe);
-        var granted = FcntlRaw(lease.Fd, F_SETPIPE_SZ, size);
-        return granted > 0 ? granted : FcntlRaw(lease.Fd, F_GETPIPE_SZ, 0);
+        var granted = FcntlRaw(pipe, F_SETPIPE_SZ, size);
+        return granted > 0 ? granted : FcntlRaw(pipe, F_GETPIPE_SZ, 0);
     }
 
     /// <summary>read(2) into <paramref name="buffer"/>; -1 with errno on failure.</summary>
     [SupportedOSPlatform("linux")]
     internal static int Read(SafeHandle fd, Span<byte> buffer, out Errno errno)
     {
-        using var lease = new FdLease(fd);
         fixed (byte* b = buffer)
         {
-            var n = (int)ReadRaw(lease.Fd, b, (nuint)buffer.Length);
+            var n = (int)ReadRaw(fd, b, (nuint)buffer.Length);
             errno = n < 0 ? ErrnoExtensions.LastErrno() : Errno.None;
             return n;
         }

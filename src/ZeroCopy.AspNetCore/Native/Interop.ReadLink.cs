@@ -1,6 +1,8 @@
+using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Runtime.Versioning;
 using System.Text;
+using Microsoft.Win32.SafeHandles;
 
 namespace ZeroCopy.AspNetCore.Native;
 
@@ -16,23 +18,64 @@ internal static unsafe partial class Interop
     [SupportedOSPlatform("linux")]
     internal static string? PathOfDescriptor(SafeHandle file)
     {
-        using var lease = new FdLease(file);
-        Span<byte> link = stackalloc byte[64];
-        var written = Encoding.ASCII.GetBytes($"/proc/self/fd/{lease.Fd}", link);
-        link[written] = 0;
-
         const int Max = 4096;
         var buffer = new byte[Max];
-        fixed (byte* l = link)
-        fixed (byte* b = buffer)
+        Span<byte> link = stackalloc byte[64];
+        var added = false;
+        try
         {
-            var n = ReadLinkRaw(l, b, Max);
-            if (n < 0 || n >= Max)
+            // The path names the descriptor by number, which stays this open file only while a
+            // reference is held (a concurrent Dispose closes it and the number is reused). The
+            // marshaller cannot hold it: the descriptor is not an argument.
+            file.DangerousAddRef(ref added);
+            var written = Encoding.ASCII.GetBytes(ProcSelfFdPath(file), link);
+            link[written] = 0;
+            fixed (byte* l = link)
+            fixed (byte* b = buffer)
             {
-                return null;
-            }
+                var n = ReadLinkRaw(l, b, Max);
+                if (n < 0 || n >= Max)
+                {
+                    return null;
+                }
 
-            return Encoding.UTF8.GetString(buffer, 0, (int)n);
+                return Encoding.UTF8.GetString(buffer, 0, (int)n);
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                file.DangerousRelease();
+            }
         }
     }
+
+    /// <summary>
+    /// A new open file description for the file behind <paramref name="file"/>, through
+    /// <c>/proc/self/fd/N</c> (proc(5): opening the link opens the file itself), read-only and
+    /// sharing everything, with <paramref name="options"/>. Throws as <see cref="File.OpenHandle"/>.
+    /// </summary>
+    [SupportedOSPlatform("linux")]
+    internal static SafeFileHandle Reopen(SafeHandle file, FileOptions options)
+    {
+        var added = false;
+        try
+        {
+            // As in PathOfDescriptor: N is this open file only while the reference is held.
+            file.DangerousAddRef(ref added);
+            return File.OpenHandle(ProcSelfFdPath(file), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, options);
+        }
+        finally
+        {
+            if (added)
+            {
+                file.DangerousRelease();
+            }
+        }
+    }
+
+    /// <summary><c>/proc/self/fd/N</c> for a handle the caller holds a reference on.</summary>
+    private static string ProcSelfFdPath(SafeHandle file)
+        => "/proc/self/fd/" + ((int)file.DangerousGetHandle()).ToString(CultureInfo.InvariantCulture);
 }

@@ -17,7 +17,7 @@ internal enum SendFlags
 internal static unsafe partial class Interop
 {
     [LibraryImport(Libc, EntryPoint = "send", SetLastError = true)]
-    private static partial nint SendRaw(int socket, byte* buffer, nuint length, int flags);
+    private static partial nint SendRaw(SafeHandle socket, byte* buffer, nuint length, int flags);
 
     /// <summary>
     /// One non-blocking send(2) of <paramref name="bytes"/>. Returns the bytes the kernel took, or
@@ -26,10 +26,9 @@ internal static unsafe partial class Interop
     [SupportedOSPlatform("linux")]
     internal static long Send(SafeHandle socket, ReadOnlySpan<byte> bytes, SendFlags flags, out Errno errno)
     {
-        using var lease = new FdLease(socket);
         fixed (byte* start = bytes)
         {
-            var sent = (long)SendRaw(lease.Fd, start, (nuint)bytes.Length, (int)(flags | SendFlags.MSG_DONTWAIT | SendFlags.MSG_NOSIGNAL));
+            var sent = (long)SendRaw(socket, start, (nuint)bytes.Length, (int)(flags | SendFlags.MSG_DONTWAIT | SendFlags.MSG_NOSIGNAL));
             errno = sent < 0 ? ErrnoExtensions.LastErrno() : Errno.None;
             return sent;
         }

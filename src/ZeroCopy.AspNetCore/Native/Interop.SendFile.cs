@@ -9,7 +9,7 @@ internal static unsafe partial class Interop
     internal const long MaxTransferPerCall = 0x7ffff000;
 
     [LibraryImport(Libc, EntryPoint = "sendfile", SetLastError = true)]
-    private static partial nint SendFileRaw(int outFd, int inFd, long* offset, nuint count);
+    private static partial nint SendFileRaw(SafeHandle outFd, SafeHandle inFd, long* offset, nuint count);
 
     /// <summary>
     /// sendfile(2) from <paramref name="file"/> at <paramref name="offset"/> (advanced by the bytes
@@ -20,10 +20,8 @@ internal static unsafe partial class Interop
     [SupportedOSPlatform("linux")]
     internal static long SendFile(SafeHandle destination, SafeHandle file, ref long offset, long count, out Errno errno)
     {
-        using var socketLease = new FdLease(destination);
-        using var fileLease = new FdLease(file);
         long position = offset;
-        var sent = (long)SendFileRaw(socketLease.Fd, fileLease.Fd, &position, (nuint)Math.Min(count, MaxTransferPerCall));
+        var sent = (long)SendFileRaw(destination, file, &position, (nuint)Math.Min(count, MaxTransferPerCall));
         errno = sent < 0 ? ErrnoExtensions.LastErrno() : Errno.None;
         if (sent > 0)
         {

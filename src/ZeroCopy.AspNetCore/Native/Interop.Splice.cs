@@ -16,16 +16,14 @@ internal enum SpliceFlags : uint
 internal static unsafe partial class Interop
 {
     [LibraryImport(Libc, EntryPoint = "splice", SetLastError = true)]
-    private static partial nint SpliceRaw(int fdIn, long* offIn, int fdOut, long* offOut, nuint length, uint flags);
+    private static partial nint SpliceRaw(SafeHandle fdIn, long* offIn, SafeHandle fdOut, long* offOut, nuint length, uint flags);
 
     /// <summary>splice(2) from a file at <paramref name="offset"/> (advanced) into a pipe.</summary>
     [SupportedOSPlatform("linux")]
     internal static long SpliceFromFile(SafeHandle file, ref long offset, SafeHandle pipeWrite, long length, SpliceFlags flags, out Errno errno)
     {
-        using var fileLease = new FdLease(file);
-        using var pipeLease = new FdLease(pipeWrite);
         long position = offset;
-        var moved = (long)SpliceRaw(fileLease.Fd, &position, pipeLease.Fd, null, (nuint)Math.Min(length, MaxTransferPerCall), (uint)flags);
+        var moved = (long)SpliceRaw(file, &position, pipeWrite, null, (nuint)Math.Min(length, MaxTransferPerCall), (uint)flags);
         errno = moved < 0 ? ErrnoExtensions.LastErrno() : Errno.None;
         if (moved > 0)
         {
@@ -39,9 +37,7 @@ internal static unsafe partial class Interop
     [SupportedOSPlatform("linux")]
     internal static long SpliceToSocket(SafeHandle pipeRead, SafeHandle socket, long length, SpliceFlags flags, out Errno errno)
     {
-        using var pipeLease = new FdLease(pipeRead);
-        using var socketLease = new FdLease(socket);
-        var moved = (long)SpliceRaw(pipeLease.Fd, null, socketLease.Fd, null, (nuint)Math.Min(length, MaxTransferPerCall), (uint)flags);
+        var moved = (long)SpliceRaw(pipeRead, null, socket, null, (nuint)Math.Min(length, MaxTransferPerCall), (uint)flags);
         errno = moved < 0 ? ErrnoExtensions.LastErrno() : Errno.None;
         return moved;
     }

@@ -46,7 +46,6 @@ internal static unsafe partial class Interop
     [StructLayout(LayoutKind.Explicit, Size = 256)]
     private struct StatxBuffer
     {
-        [FieldOffset(0)] public uint Mask;
         [FieldOffset(28)] public ushort Mode;
         [FieldOffset(32)] public ulong Ino;
         [FieldOffset(40)] public ulong Size;
@@ -56,40 +55,50 @@ internal static unsafe partial class Interop
         [FieldOffset(140)] public uint DevMinor;
     }
 
-    [LibraryImport(Libc, EntryPoint = "statx", SetLastError = true)]
-    private static partial int StatxRaw(int dirfd, byte* path, int flags, uint mask, StatxBuffer* buffer);
+    private const uint StatxMask = STATX_TYPE | STATX_MODE | STATX_MTIME | STATX_INO | STATX_SIZE;
 
-    /// <summary>statx(2) of an open descriptor (AT_EMPTY_PATH).</summary>
+    [LibraryImport(Libc, EntryPoint = "statx", SetLastError = true)]
+    private static partial int StatxRaw(SafeHandle dirfd, byte* path, int flags, uint mask, StatxBuffer* buffer);
+
+    [LibraryImport(Libc, EntryPoint = "statx", SetLastError = true)]
+    private static partial int StatxAtCwdRaw(int dirfd, byte* path, int flags, uint mask, StatxBuffer* buffer);
+
+    /// <summary>statx(2) of an open descriptor (AT_EMPTY_PATH), retried on EINTR.</summary>
     [SupportedOSPlatform("linux")]
     internal static Errno FStat(SafeHandle file, out FileStatus status)
     {
-        using var lease = new FdLease(file);
         byte empty = 0;
-        return StatxCore(lease.Fd, &empty, AT_EMPTY_PATH, out status);
-    }
-
-    /// <summary>statx(2) of an absolute path, following symlinks.</summary>
-    [SupportedOSPlatform("linux")]
-    internal static Errno Stat(ReadOnlySpan<byte> nullTerminatedPath, out FileStatus status)
-    {
-        fixed (byte* path = nullTerminatedPath)
-        {
-            return StatxCore(AT_FDCWD, path, 0, out status);
-        }
-    }
-
-    private static Errno StatxCore(int dirfd, byte* path, int flags, out FileStatus status)
-    {
         StatxBuffer buffer;
-        int rc;
         Errno errno;
         do
         {
-            rc = StatxRaw(dirfd, path, flags, STATX_TYPE | STATX_MODE | STATX_MTIME | STATX_INO | STATX_SIZE, &buffer);
-            errno = rc < 0 ? ErrnoExtensions.LastErrno() : Errno.None;
+            errno = StatxRaw(file, &empty, AT_EMPTY_PATH, StatxMask, &buffer) < 0 ? ErrnoExtensions.LastErrno() : Errno.None;
         }
         while (errno == Errno.EINTR);
 
+        return Complete(errno, &buffer, out status);
+    }
+
+    /// <summary>statx(2) of an absolute path, following symlinks, retried on EINTR.</summary>
+    [SupportedOSPlatform("linux")]
+    internal static Errno Stat(ReadOnlySpan<byte> nullTerminatedPath, out FileStatus status)
+    {
+        StatxBuffer buffer;
+        Errno errno;
+        fixed (byte* path = nullTerminatedPath)
+        {
+            do
+            {
+                errno = StatxAtCwdRaw(AT_FDCWD, path, 0, StatxMask, &buffer) < 0 ? ErrnoExtensions.LastErrno() : Errno.None;
+            }
+            while (errno == Errno.EINTR);
+        }
+
+        return Complete(errno, &buffer, out status);
+    }
+
+    private static Errno Complete(Errno errno, StatxBuffer* buffer, out FileStatus status)
+    {
         if (errno != Errno.None)
         {
             status = default;
@@ -97,13 +106,13 @@ internal static unsafe partial class Interop
         }
 
         status = new FileStatus(
-            (FileKind)(buffer.Mode & 0xF000),
-            (long)buffer.Size,
-            buffer.MTimeSec,
-            buffer.MTimeNsec,
-            buffer.Ino,
-            buffer.DevMajor,
-            buffer.DevMinor);
+            (FileKind)(buffer->Mode & 0xF000),
+            (long)buffer->Size,
+            buffer->MTimeSec,
+            buffer->MTimeNsec,
+            buffer->Ino,
+            buffer->DevMajor,
+            buffer->DevMinor);
         return Errno.None;
     }
 }

@@ -8,8 +8,6 @@ namespace ZeroCopy.AspNetCore.Transport;
 /// <summary>What connections of one I/O queue share.</summary>
 internal sealed class ConnectionSettings
 {
-    public required PipeScheduler Scheduler { get; init; }
-
     public required PipeOptions InputOptions { get; init; }
 
     public required PipeOptions OutputOptions { get; init; }

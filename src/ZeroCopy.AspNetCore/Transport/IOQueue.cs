@@ -13,9 +13,6 @@ internal sealed class IOQueue : PipeScheduler, IThreadPoolWorkItem
     private readonly ConcurrentQueue<(Action<object?> Callback, object? State)> _work = new();
     private int _scheduled;
 
-    /// <summary>One queue per core up to 16 (more queues than cores only add contention).</summary>
-    public static int DefaultCount => Math.Min(Environment.ProcessorCount, 16);
-
     public override void Schedule(Action<object?> action, object? state)
     {
         _work.Enqueue((action, state));

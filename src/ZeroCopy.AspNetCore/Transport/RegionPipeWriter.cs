@@ -56,11 +56,6 @@ internal sealed class RegionPipeWriter : PipeWriter
         _abort = abort;
     }
 
-    /// <summary>Bytes committed to the pipe so far (regions excluded).</summary>
-    public long Committed => _committed;
-
-    public bool HasOpenRegion => _open is not null;
-
     /// <param name="region">The region; its position is fixed when its last byte is advanced.</param>
     /// <param name="unflushed">
     /// The bytes the caller knows to be written into this writer and not flushed (the response

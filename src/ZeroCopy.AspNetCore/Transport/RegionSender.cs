@@ -213,12 +213,9 @@ internal sealed class RegionSender : IDisposable
 
     private static FileStream? ReopenAsynchronous(SafeFileHandle file)
     {
-        bool added = false;
         try
         {
-            file.DangerousAddRef(ref added);
-            var path = "/proc/self/fd/" + file.DangerousGetHandle().ToInt32().ToString(CultureInfo.InvariantCulture);
-            var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.Asynchronous);
+            var handle = Interop.Reopen(file, FileOptions.Asynchronous);
             return new FileStream(handle, FileAccess.Read, bufferSize: 0, isAsync: true);
         }
         catch (IOException)
@@ -228,13 +225,6 @@ internal sealed class RegionSender : IDisposable
         catch (UnauthorizedAccessException)
         {
             return null;
-        }
-        finally
-        {
-            if (added)
-            {
-                file.DangerousRelease();
-            }
         }
     }
 

@@ -154,16 +154,6 @@ internal sealed partial class ZeroCopyConnection : ConnectionContext
         Abort(new ConnectionAbortedException(reason));
     }
 
-    /// <summary>
-    /// Ends the connection after the bytes already sent (FIN, not RST): the client sees the body end
-    /// early. Used when a file region cannot be completed.
-    /// </summary>
-    internal void AbortAfterSent(string reason)
-    {
-        Shutdown(new ConnectionAbortedException(reason), reset: false);
-        _output.Reader.CancelPendingRead();
-    }
-
     internal void AbortForSlowRegion()
     {
         TransportLog.RegionRateTooSlow(_logger, ConnectionId);

@@ -92,7 +92,6 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
                 PipeScheduler transportScheduler = inline ? PipeScheduler.Inline : _socketOptions.IOQueueCount > 0 ? new IOQueue() : PipeScheduler.ThreadPool;
                 queues[i] = new ConnectionSettings
                 {
-                    Scheduler = transportScheduler,
                     // Kestrel reads input on the thread pool; the socket side runs on the I/O queue.
                     InputOptions = new PipeOptions(pool, applicationScheduler, transportScheduler, maxRead, maxRead / 2, useSynchronizationContext: false),
                     OutputOptions = new PipeOptions(pool, transportScheduler, applicationScheduler, maxWrite, maxWrite / 2, useSynchronizationContext: false),

@@ -11,7 +11,8 @@ namespace ZeroCopy.AspNetCore.Caching;
 /// </summary>
 /// <remarks>
 /// Mapping a file that another process can truncate kills the process on the next read of the lost
-/// pages (SIGBUS, which .NET cannot catch; DESIGN §6). Nobody can truncate a sealed memfd, so reading
+/// pages (SIGBUS: the runtime reports an AccessViolation and the process exits with 134 before any
+/// catch block runs). Nobody can truncate a sealed memfd (F_SEAL_SHRINK), so reading
 /// the mapping is always safe while the mapping lives. The bytes are copied in the kernel
 /// (sendfile into the memfd) and the source's fstat is compared before and after, so a snapshot is
 /// never a mix of two versions.

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Globalization;
 using System.Net.Sockets;
 using System.Runtime.Versioning;
 using Microsoft.Extensions.Logging;

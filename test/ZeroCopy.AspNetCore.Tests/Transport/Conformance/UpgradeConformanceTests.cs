@@ -100,7 +100,7 @@ public sealed class UpgradeConformanceTests
             // A raw upgrade, then an RST: the client process "dies" mid-conversation.
             var client = await host.ConnectAsync();
             await client.SendAsync(Wire.Request("GET", "/ws", "Connection: Upgrade", "Upgrade: websocket", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="));
-            var upgrade = await client.ReadResponseAsync(head: true);
+            var upgrade = await client.ReadResponseAsync(noBody: true);
             Assert.Equal(101, upgrade.Status);
             await receiving.Task.Within(TimeSpan.FromSeconds(10), "the server to start receiving");
             client.Reset();

@@ -16,7 +16,7 @@ namespace ZeroCopy.AspNetCore.Tests.Adversarial.Faults;
 /// wrong body) and leave the server healthy.
 /// </summary>
 /// <remarks>
-/// Beyond Transport/FaultInjectingSyscalls (the first N calls fail, then the kernel): faults
+/// Beyond the first N calls failing (FallbackTests): faults
 /// interleaved through the whole transfer, short counts, all sizes, ranges, pipelining, the
 /// hot-cache memfd path, and failures after bytes were already sent.
 /// </remarks>
@@ -45,10 +45,10 @@ public sealed class SyscallStormTests : IDisposable
     {
         var ct = TestContext.Current.CancellationToken;
         var files = s_sizes.ToDictionary(size => size, size => File.ReadAllBytes(_root.WriteRandom($"s{size}.bin", size, seed: size)));
-        var syscalls = new StormSyscalls(
-            sendFile: StormSyscalls.Storm(eagain),
-            spliceFromFile: StormSyscalls.Storm(eagain: false),
-            spliceToSocket: StormSyscalls.Storm(eagain));
+        var syscalls = new ScriptedSyscalls(
+            sendFile: ScriptedSyscalls.Storm(eagain),
+            spliceFromFile: ScriptedSyscalls.Storm(eagain: false),
+            spliceToSocket: ScriptedSyscalls.Storm(eagain));
         await using var host = await FaultHosts.StartAsync(
             _root,
             strategy,
@@ -121,9 +121,9 @@ public sealed class SyscallStormTests : IDisposable
         Func<long, Injection> script = n => n < 3 ? Injection.Short(64 * 1024) : n == 3 ? Injection.Fail(errno) : Injection.Pass;
         var syscalls = call switch
         {
-            "sendfile" => new StormSyscalls(sendFile: script),
-            "splice-file" => new StormSyscalls(spliceFromFile: script),
-            _ => new StormSyscalls(spliceToSocket: script),
+            "sendfile" => new ScriptedSyscalls(sendFile: script),
+            "splice-file" => new ScriptedSyscalls(spliceFromFile: script),
+            _ => new ScriptedSyscalls(spliceToSocket: script),
         };
         await using var host = await FaultHosts.StartAsync(
             _root,

@@ -3,7 +3,7 @@ using System.IO.Compression;
 using Microsoft.Extensions.DependencyInjection;
 using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
-namespace ZeroCopy.AspNetCore.Tests.Features;
+namespace ZeroCopy.AspNetCore.Tests.StaticFiles;
 
 /// <summary>curl as a real client: --compressed against precompressed siblings, and multiple ranges.</summary>
 public sealed class CurlTests : IDisposable

@@ -7,7 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.FileProviders;
 using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
-namespace ZeroCopy.AspNetCore.Tests.Transport;
+namespace ZeroCopy.AspNetCore.Tests.Body;
 
 /// <summary>
 /// UseZeroCopySendFile: Response.SendFileAsync, and what is built on it (stock UseStaticFiles,

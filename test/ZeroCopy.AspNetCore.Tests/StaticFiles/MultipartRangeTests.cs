@@ -5,7 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Net.Http.Headers;
 using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
-namespace ZeroCopy.AspNetCore.Tests.Features;
+namespace ZeroCopy.AspNetCore.Tests.StaticFiles;
 
 /// <summary>
 /// Several ranges: 206 multipart/byteranges, parsed back with MultipartReader; each part's bytes

@@ -3,7 +3,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
-namespace ZeroCopy.AspNetCore.Tests.Features;
+namespace ZeroCopy.AspNetCore.Tests.StaticFiles;
 
 /// <summary>Cache-Control rules, default documents and the SPA fallback.</summary>
 public sealed class CacheControlAndDocumentTests : IDisposable

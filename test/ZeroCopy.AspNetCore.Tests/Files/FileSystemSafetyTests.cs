@@ -3,7 +3,7 @@ using System.Net;
 using Microsoft.Extensions.DependencyInjection;
 using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
-namespace ZeroCopy.AspNetCore.Tests.StaticFiles;
+namespace ZeroCopy.AspNetCore.Tests.Files;
 
 /// <summary>
 /// What is never served: files outside the root reached through symlinks, and anything that is not

@@ -1,6 +1,6 @@
 using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
-namespace ZeroCopy.AspNetCore.Tests.Transport;
+namespace ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 /// <summary>
 /// Files shared by the transport tests (created once per test class): the sizes of the issue, plus a

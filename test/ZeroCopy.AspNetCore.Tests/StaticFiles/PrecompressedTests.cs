@@ -4,7 +4,7 @@ using System.Net;
 using Microsoft.Extensions.DependencyInjection;
 using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
-namespace ZeroCopy.AspNetCore.Tests.Features;
+namespace ZeroCopy.AspNetCore.Tests.StaticFiles;
 
 /// <summary>app.js.br / app.js.gz are served for app.js to clients that accept them.</summary>
 public sealed class PrecompressedTests : IDisposable

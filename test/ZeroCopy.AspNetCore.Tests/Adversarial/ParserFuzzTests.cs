@@ -2,13 +2,11 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.Versioning;
 using System.Text;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Primitives;
 using Microsoft.Net.Http.Headers;
 using ZeroCopy.AspNetCore.Native;
 using ZeroCopy.AspNetCore.StaticFiles;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 using ZeroCopy.AspNetCore.Files;
 
 namespace ZeroCopy.AspNetCore.Tests.Adversarial;

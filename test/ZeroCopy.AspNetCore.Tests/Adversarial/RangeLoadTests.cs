@@ -1,6 +1,4 @@
 using System.Globalization;
-using Microsoft.Extensions.Logging;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Adversarial;
 

@@ -4,10 +4,8 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Runtime.Versioning;
-using Microsoft.Extensions.DependencyInjection;
 using ZeroCopy.AspNetCore.Caching;
 using ZeroCopy.AspNetCore.Diagnostics;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Caching;
 

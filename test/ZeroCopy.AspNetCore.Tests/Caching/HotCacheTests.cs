@@ -1,10 +1,7 @@
 using System.Diagnostics.Metrics;
 using System.Net;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.DependencyInjection;
 using ZeroCopy.AspNetCore.Caching;
 using ZeroCopy.AspNetCore.Diagnostics;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Caching;
 

@@ -1,11 +1,8 @@
 using System.Buffers;
 using System.Globalization;
-using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.TestHost;
-using System.Net.Http;
 using System.Security.Cryptography;
 using System.Text;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Differential;
 

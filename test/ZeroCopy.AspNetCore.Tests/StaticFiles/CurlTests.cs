@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.IO.Compression;
-using Microsoft.Extensions.DependencyInjection;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.StaticFiles;
 

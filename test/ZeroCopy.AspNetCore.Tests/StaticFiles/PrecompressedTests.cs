@@ -1,8 +1,6 @@
 using System.Diagnostics.Metrics;
 using System.IO.Compression;
 using System.Net;
-using Microsoft.Extensions.DependencyInjection;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.StaticFiles;
 

@@ -1,8 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
-using Microsoft.Extensions.DependencyInjection;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Transport;
 

@@ -1,10 +1,6 @@
 using System.Diagnostics.Metrics;
 using System.Globalization;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 using ZeroCopy.AspNetCore.Transport;
 
 namespace ZeroCopy.AspNetCore.Tests.Adversarial.Faults;

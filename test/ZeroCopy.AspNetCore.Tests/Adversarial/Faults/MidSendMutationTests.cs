@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Adversarial.Faults;
 

@@ -1,9 +1,7 @@
 using System.Globalization;
 using System.Runtime.Versioning;
 using System.Text;
-using Microsoft.Extensions.DependencyInjection;
 using ZeroCopy.AspNetCore.Native;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Adversarial.Faults;
 

@@ -4,7 +4,6 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 using ZeroCopy.AspNetCore.Transport;
 
 namespace ZeroCopy.AspNetCore.Tests.Transport.Conformance;

@@ -1,6 +1,5 @@
 using System.Text;
 using Microsoft.AspNetCore.Connections.Features;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Transport.Conformance;
 

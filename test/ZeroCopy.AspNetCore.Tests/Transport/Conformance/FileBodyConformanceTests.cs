@@ -1,6 +1,3 @@
-using Microsoft.Extensions.DependencyInjection;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
-
 namespace ZeroCopy.AspNetCore.Tests.Transport.Conformance;
 
 /// <summary>

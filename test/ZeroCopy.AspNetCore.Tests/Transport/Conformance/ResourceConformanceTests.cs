@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Transport.Conformance;
 

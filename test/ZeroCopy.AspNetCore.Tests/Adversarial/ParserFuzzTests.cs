@@ -569,10 +569,7 @@ public sealed class ParserFuzzTests
     [SupportedOSPlatform("linux")]
     public void Path_mapping_opens_only_regular_files_under_the_root()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            Assert.Skip("Linux only: RootDirectory.");
-        }
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "Linux only: RootDirectory.");
 
         using var tree = new AdversarialTree();
         using var provider = new PhysicalFileProvider(tree.Root);

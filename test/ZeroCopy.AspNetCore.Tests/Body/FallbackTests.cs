@@ -22,10 +22,7 @@ public sealed class FallbackTests : IClassFixture<ZeroCopyFiles>
 
     public FallbackTests(ZeroCopyFiles files)
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            Assert.Skip("The zero-copy transport needs Linux.");
-        }
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The zero-copy transport needs Linux.");
 
         _files = files;
         _expected = System.IO.File.ReadAllBytes(files.Root.Combine(File));

@@ -16,10 +16,7 @@ public sealed class SendFileFeatureTests : IDisposable
 
     public SendFileFeatureTests()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            Assert.Skip("The zero-copy transport needs Linux.");
-        }
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The zero-copy transport needs Linux.");
 
         _content = File.ReadAllBytes(_root.WriteRandom("data.bin", 3 << 20, seed: 8));
     }

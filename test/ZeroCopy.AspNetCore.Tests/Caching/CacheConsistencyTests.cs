@@ -29,10 +29,7 @@ public sealed class CacheConsistencyTests : IDisposable
 
     public CacheConsistencyTests()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            Assert.Skip("The hot-file cache needs Linux.");
-        }
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The hot-file cache needs Linux.");
     }
 
     public void Dispose() => _root.Dispose();

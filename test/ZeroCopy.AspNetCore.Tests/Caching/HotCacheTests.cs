@@ -13,10 +13,7 @@ public sealed class HotCacheTests : IDisposable
 
     public HotCacheTests()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            Assert.Skip("The hot-file cache needs Linux.");
-        }
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The hot-file cache needs Linux.");
     }
 
     public void Dispose() => _root.Dispose();

@@ -14,10 +14,7 @@ public sealed class FileSystemSafetyTests : IDisposable
 
     public FileSystemSafetyTests()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            Assert.Skip("Linux only: symlinks, FIFOs and sockets as served files.");
-        }
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "Linux only: symlinks, FIFOs and sockets as served files.");
     }
 
     public void Dispose()

@@ -12,23 +12,13 @@ public sealed class KeepAliveAndPipeliningTests : IClassFixture<ZeroCopyFiles>
 
     public KeepAliveAndPipeliningTests(ZeroCopyFiles files)
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            Assert.Skip("The zero-copy transport needs Linux.");
-        }
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The zero-copy transport needs Linux.");
 
         _files = files;
     }
 
-    private Task<TestHost> StartAsync(ZeroCopyMode mode) => Hosts.ZeroCopyAsync(
-        HostKind.Kestrel,
-        _files.Root,
-        configureBuilder: b => b.Services.AddZeroCopyStaticFiles(o =>
-        {
-            o.Mode = mode;
-            o.MinZeroCopyBytes = 1024;
-        }),
-        after: app => app.MapGet("/plain", () => "plain endpoint"));
+    private Task<TestHost> StartAsync(ZeroCopyMode mode)
+        => _files.StartAsync(mode, minZeroCopyBytes: 1024, after: app => app.MapGet("/plain", () => "plain endpoint"));
 
     [Theory]
     [InlineData(ZeroCopyMode.SendFile)]

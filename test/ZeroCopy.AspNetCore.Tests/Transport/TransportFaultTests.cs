@@ -19,10 +19,7 @@ public sealed class TransportFaultTests : IDisposable
 
     public TransportFaultTests()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            Assert.Skip("The zero-copy transport needs Linux.");
-        }
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The zero-copy transport needs Linux.");
     }
 
     public void Dispose() => _root.Dispose();
@@ -31,16 +28,9 @@ public sealed class TransportFaultTests : IDisposable
         => Hosts.ZeroCopyAsync(
             HostKind.Kestrel,
             _root,
-            configureBuilder: b =>
-            {
-                b.Services.AddZeroCopyStaticFiles(o =>
-                {
-                    o.Mode = mode;
-                    o.MinZeroCopyBytes = 0;
-                });
-                configure?.Invoke(b);
-            },
-            before: before);
+            configureBuilder: configure,
+            before: before,
+            settings: o => (o.Mode, o.MinZeroCopyBytes) = (mode, 0));
 
     /// <summary>A raw client with a small receive buffer, so the server blocks while it does not read.</summary>
     private static Task<WireClient> ConnectSlowAsync(int port, int receiveBuffer, int bufferSize = WireClient.DefaultBufferSize)

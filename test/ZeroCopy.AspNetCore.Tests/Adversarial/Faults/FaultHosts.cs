@@ -108,10 +108,7 @@ internal static class FaultHosts
 
     public static void RequireLinux()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            Assert.Skip("The zero-copy transport and these measurements need Linux.");
-        }
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The zero-copy transport and these measurements need Linux.");
     }
 }
 

@@ -133,10 +133,7 @@ public sealed partial class BindingConformanceTests
     [InlineData(TransportKind.ZeroCopy)]
     public async Task File_handle_endpoint_is_served_by_Kestrels_socket_transport_even_with_zero_copy_installed(TransportKind kind)
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            Assert.Skip("dup(2) of a socket descriptor is exercised on Linux only.");
-        }
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "dup(2) of a socket descriptor is exercised on Linux only.");
 
         // An inherited listening socket (as systemd passes one): Kestrel takes ownership of the
         // descriptor it is given, so it gets a duplicate and this test keeps (and closes) its own.

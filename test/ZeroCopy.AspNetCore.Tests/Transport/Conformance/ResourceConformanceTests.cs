@@ -23,10 +23,7 @@ public sealed class ResourceConformanceTests
     [InlineData(TransportKind.ZeroCopy)]
     public async Task Open_descriptors_return_to_baseline_after_clients_reset_and_abort_connections(TransportKind kind)
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            Assert.Skip("/proc/self/fd exists only on Linux.");
-        }
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "/proc/self/fd exists only on Linux.");
 
         var started = 0;
         var finished = 0;

@@ -26,8 +26,7 @@ public sealed partial class BindingConformanceTests
         Assert.Equal(AddressFamily.InterNetworkV6, host.EndPoint.AddressFamily);
         var body = await host.Client.GetStringAsync("/whoami", TestContext.Current.CancellationToken);
         Assert.Equal($"local=::1 remote=::1 localPortSet=True remotePortSet=True scheme=http host=[::1]:{host.Port}", body);
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
     }
 
     [Theory]
@@ -49,8 +48,7 @@ public sealed partial class BindingConformanceTests
 
         var viaName = await host.Client.GetStringAsync("/whoami", TestContext.Current.CancellationToken);
         Assert.EndsWith($"host=localhost:{port}", viaName, StringComparison.Ordinal);
-        host.AssertIntendedTransport(minimumConnections: ipv6 ? 3 : 2);
-        host.AssertNoErrorLogs();
+        host.AssertClean(minimumConnections: ipv6 ? 3 : 2);
     }
 
     [Theory]
@@ -70,8 +68,7 @@ public sealed partial class BindingConformanceTests
         Assert.Equal("local=null remote=null localPortSet=False remotePortSet=False scheme=http host=localhost", body);
         var big = await host.Client.GetByteArrayAsync("/whoami", TestContext.Current.CancellationToken);
         Assert.NotEmpty(big);
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
     }
 
     [Fact]

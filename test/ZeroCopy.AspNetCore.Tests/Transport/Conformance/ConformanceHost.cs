@@ -353,6 +353,13 @@ public sealed class ConformanceHost : IAsyncDisposable
         }
     }
 
+    /// <summary>The run counts: the intended transport served it and nothing logged an error.</summary>
+    public void AssertClean(int minimumConnections = 1)
+    {
+        AssertIntendedTransport(minimumConnections);
+        AssertNoErrorLogs();
+    }
+
     /// <summary>Error and Critical log records of any category.</summary>
     public IReadOnlyList<LogRecord> ErrorLogs() => [.. Logs.Records.Where(r => r.Level >= LogLevel.Error)];
 

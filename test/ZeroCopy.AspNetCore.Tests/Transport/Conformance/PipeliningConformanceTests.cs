@@ -31,8 +31,7 @@ public sealed class PipeliningConformanceTests
 
         Assert.Equal(PipelinedRequests + 1, transcript.Count);
         Assert.Equal(1, host.ConnectionCount);
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
     }
 
     [Fact]
@@ -74,8 +73,7 @@ public sealed class PipeliningConformanceTests
 
         Assert.Single(ids);
         Assert.Equal(1, host.ConnectionCount);
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
     }
 
     [Theory]
@@ -98,8 +96,7 @@ public sealed class PipeliningConformanceTests
         Assert.Equal(405, first.Status);
         Assert.Equal("text-next", second.BodyText);
         Assert.Equal(1, host.ConnectionCount);
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
     }
 
     /// <summary>Sends the pipelined batch in one send, then one more request; returns every normalized response.</summary>

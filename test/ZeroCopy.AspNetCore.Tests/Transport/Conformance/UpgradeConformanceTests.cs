@@ -65,8 +65,7 @@ public sealed class UpgradeConformanceTests
         Assert.Equal(WebSocketCloseStatus.NormalClosure, ws.CloseStatus);
         Assert.Equal("bye", ws.CloseStatusDescription);
         Assert.Equal("NormalClosure done", await serverClose.Task.Within(TimeSpan.FromSeconds(10), "the server to see the close"));
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
     }
 
     [Fact]
@@ -106,8 +105,7 @@ public sealed class UpgradeConformanceTests
             client.Reset();
             var observed = await outcome.Task.Within(TimeSpan.FromSeconds(10), "the server to notice the reset");
             await ConnectionLifecycleConformanceTests.AssertHealthyAsync(host);
-            host.AssertIntendedTransport();
-            host.AssertNoErrorLogs();
+            host.AssertClean();
             await client.DisposeAsync();
             return $"101 head: {upgrade.NormalizedHead.Replace("\r\n", "|", StringComparison.Ordinal)}; app: {observed}";
         });

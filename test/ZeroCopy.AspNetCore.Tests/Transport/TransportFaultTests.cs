@@ -90,9 +90,7 @@ public sealed class TransportFaultTests : IDisposable
     public async Task A_hundred_clients_resetting_at_random_offsets_leave_no_descriptor_and_no_error(ZeroCopyMode mode)
     {
         _root.WriteRandom("big.bin", 16L << 20, seed: 3);
-        var unobserved = 0;
-        EventHandler<UnobservedTaskExceptionEventArgs> onUnobserved = (_, _) => Interlocked.Increment(ref unobserved);
-        TaskScheduler.UnobservedTaskException += onUnobserved;
+        using var unobserved = new UnobservedTaskExceptions();
         try
         {
             await using var host = await StartAsync(mode);
@@ -124,12 +122,10 @@ public sealed class TransportFaultTests : IDisposable
         }
         finally
         {
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-            TaskScheduler.UnobservedTaskException -= onUnobserved;
+            unobserved.Collect();
         }
 
-        Assert.Equal(0, unobserved);
+        Assert.Equal(0, unobserved.Count);
     }
 
     [Theory]

@@ -50,9 +50,7 @@ public sealed class ClientResetStormTests : IDisposable
         var resets = Scale.Full ? 10_000 : 1_000;
         var big = File.ReadAllBytes(_root.WriteRandom("big.bin", BigLength, seed: 21));
         _root.WriteRandom("small.bin", 100_000, seed: 22);
-        var unobserved = 0;
-        EventHandler<UnobservedTaskExceptionEventArgs> onUnobserved = (_, _) => Interlocked.Increment(ref unobserved);
-        TaskScheduler.UnobservedTaskException += onUnobserved;
+        using var unobserved = new UnobservedTaskExceptions();
         try
         {
             await using var host = await FaultHosts.StartAsync(_root, strategy, snapshotMaxBytes: BigLength);
@@ -127,11 +125,10 @@ public sealed class ClientResetStormTests : IDisposable
         }
         finally
         {
-            ProcessProbe.ForceGc();
-            TaskScheduler.UnobservedTaskException -= onUnobserved;
+            unobserved.Collect();
         }
 
-        Assert.Equal(0, unobserved);
+        Assert.Equal(0, unobserved.Count);
     }
 
     /// <summary>

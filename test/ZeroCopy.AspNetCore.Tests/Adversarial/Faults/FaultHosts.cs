@@ -168,14 +168,7 @@ internal static class ProcessProbe
     }
 
     /// <summary>A full, compacting, decommitting collection, finalizers included.</summary>
-    public static void ForceGc()
-    {
-        for (var i = 0; i < 2; i++)
-        {
-            GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-            GC.WaitForPendingFinalizers();
-        }
-    }
+    public static void ForceGc() => UnobservedTaskExceptions.ForceGc();
 
     public static string Mib(long bytes) => (bytes / 1048576.0).ToString("F1", CultureInfo.InvariantCulture) + " MiB";
 }

@@ -325,7 +325,7 @@ public sealed class ConformanceHost : IAsyncDisposable
     }
 
     /// <summary>A fresh raw HTTP/1.1 connection to <see cref="EndPoint"/>.</summary>
-    public Task<WireClient> ConnectAsync() => WireClient.ConnectAsync(EndPoint);
+    public Task<WireClient> ConnectAsync() => WireClient.ConnectAsync(EndPoint, bufferSize: 256 * 1024);
 
     /// <summary>
     /// The comparison is only meaningful if the intended transport served every connection: the

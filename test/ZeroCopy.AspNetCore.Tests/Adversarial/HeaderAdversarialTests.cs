@@ -2,11 +2,8 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 using Microsoft.Net.Http.Headers;
 using ZeroCopy.AspNetCore.StaticFiles;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Adversarial;
 
@@ -155,7 +152,7 @@ public sealed class HeaderCpuTests : IDisposable
     {
         var cancellationToken = TestContext.Current.CancellationToken;
         await using var ours = await _site.StartOursAsync();
-        await using var connection = await WireConnection.ConnectAsync(ours.Port, s_timeout);
+        await using var connection = await RawExchange.ConnectAsync(ours.Port, s_timeout);
         var plain = new RawRequest(0, "GET", "/small.bin"u8.ToArray(), []);
         var inm = plain with { Headers = ["If-None-Match: " + HeaderAdversarialTests.Tags(5000)] };
         var im = plain with { Headers = ["If-Match: " + HeaderAdversarialTests.Tags(5000)] };

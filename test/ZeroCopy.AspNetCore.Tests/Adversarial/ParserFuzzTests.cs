@@ -2,13 +2,11 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.Versioning;
 using System.Text;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Primitives;
 using Microsoft.Net.Http.Headers;
 using ZeroCopy.AspNetCore.Native;
 using ZeroCopy.AspNetCore.StaticFiles;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 using ZeroCopy.AspNetCore.Files;
 
 namespace ZeroCopy.AspNetCore.Tests.Adversarial;
@@ -571,10 +569,7 @@ public sealed class ParserFuzzTests
     [SupportedOSPlatform("linux")]
     public void Path_mapping_opens_only_regular_files_under_the_root()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            Assert.Skip("Linux only: RootDirectory.");
-        }
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "Linux only: RootDirectory.");
 
         using var tree = new AdversarialTree();
         using var provider = new PhysicalFileProvider(tree.Root);

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Runtime.Versioning;
 using System.Text;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Adversarial;
 
@@ -20,10 +19,7 @@ public sealed class PathAdversarialTests(PathCorpusRun run) : IClassFixture<Path
 
     private static void RequireLinux()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            Assert.Skip("Linux only: symlinks, FIFOs, sockets and the zero-copy transport.");
-        }
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "Linux only: symlinks, FIFOs, sockets and the zero-copy transport.");
     }
 
     [Fact]

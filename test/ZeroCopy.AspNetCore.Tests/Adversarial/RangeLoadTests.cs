@@ -1,6 +1,4 @@
 using System.Globalization;
-using Microsoft.Extensions.Logging;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Adversarial;
 
@@ -73,7 +71,7 @@ public sealed class RangeLoadTests : IDisposable
         var clock = System.Diagnostics.Stopwatch.StartNew();
         await using var host = await _site.StartOursAsync();
         var plain = new RawRequest(0, "GET", "/small.bin"u8.ToArray(), []);
-        await using var probe = await WireConnection.ConnectAsync(host.Port, s_timeout);
+        await using var probe = await RawExchange.ConnectAsync(host.Port, s_timeout);
         var (head, _) = await probe.ExchangeAsync(plain with { Method = "HEAD" }, s_timeout);
         var abusive = AbusiveHeaders(head.Header("ETag")!);
         // The control load: the same header lines under names nothing reads ("X-Range"), so that
@@ -85,7 +83,7 @@ public sealed class RangeLoadTests : IDisposable
         var abuse = new List<double>();
         var pooled = new[] { new List<double>(), new List<double>(), new List<double>() };
         long abusiveSent = 0;
-        var pool = await Task.WhenAll(Enumerable.Range(0, Abusers).Select(_ => WireConnection.ConnectAsync(host.Port, s_timeout)));
+        var pool = await Task.WhenAll(Enumerable.Range(0, Abusers).Select(_ => RawExchange.ConnectAsync(host.Port, s_timeout)));
         var rounds = 0;
         try
         {
@@ -133,7 +131,7 @@ public sealed class RangeLoadTests : IDisposable
     }
 
     /// <summary>300 plain GETs, one every 2 ms; their latencies in milliseconds.</summary>
-    private static async Task<List<double>> ProbeAsync(WireConnection connection, RawRequest request)
+    private static async Task<List<double>> ProbeAsync(WireClient connection, RawRequest request)
     {
         var latencies = new List<double>(Probes);
         using var timer = new PeriodicTimer(s_probePeriod);
@@ -149,7 +147,7 @@ public sealed class RangeLoadTests : IDisposable
     }
 
     /// <summary>The probe's latencies while the 200 connections of <paramref name="pool"/> each send one of <paramref name="headers"/> every 100 ms.</summary>
-    private static async Task<(List<double> Latencies, long Sent)> UnderLoadAsync(WireConnection[] pool, WireConnection probe, RawRequest plain, string[][] headers, CancellationToken cancellationToken)
+    private static async Task<(List<double> Latencies, long Sent)> UnderLoadAsync(WireClient[] pool, WireClient probe, RawRequest plain, string[][] headers, CancellationToken cancellationToken)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         long sent = 0;

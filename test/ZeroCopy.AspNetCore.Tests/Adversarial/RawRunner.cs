@@ -77,7 +77,7 @@ public static class RawRunner
         var next = -1;
         var workers = Enumerable.Range(0, connections).Select(async _ =>
         {
-            WireConnection? connection = null;
+            WireClient? connection = null;
             try
             {
                 while (true)
@@ -89,7 +89,7 @@ public static class RawRunner
                         return;
                     }
 
-                    connection ??= await WireConnection.ConnectAsync(port, timeout);
+                    connection ??= await RawExchange.ConnectAsync(port, timeout);
                     var (result, keep) = await connection.ExchangeAsync(requests[index], timeout);
                     results[index] = result;
                     if (!keep)
@@ -113,49 +113,25 @@ public static class RawRunner
 }
 
 /// <summary>
-/// A minimal HTTP/1.1 client connection that keeps the status and headers of a response whose body
-/// is cut short (which RawHttpConnection reports as an exception). Every read has a timeout.
+/// One request and its answer on a <see cref="WireClient"/> connected with <c>resetIsEnd</c>, read
+/// leniently: the status and headers of a response whose body is cut short are kept (which
+/// <see cref="WireClient.ReadResponseAsync"/> reports as an exception).
 /// </summary>
-public sealed class WireConnection : IAsyncDisposable
+public static class RawExchange
 {
-    private readonly Socket _socket;
-    private readonly byte[] _buffer = new byte[64 * 1024];
-    private int _start;
-    private int _end;
-
-    private WireConnection(Socket socket) => _socket = socket;
-
-    public static async Task<WireConnection> ConnectAsync(int port, TimeSpan timeout)
-    {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cts.Token);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-
-        return new WireConnection(socket);
-    }
+    /// <summary>Connects the way <see cref="ExchangeAsync"/> expects: a reset reads as the end of the stream.</summary>
+    public static async Task<WireClient> ConnectAsync(int port, TimeSpan timeout)
+        => await WireClient.ConnectAsync(port, resetIsEnd: true).WaitAsync(timeout);
 
     /// <summary>Sends <paramref name="request"/> and reads the answer; KeepAlive false when the connection is done.</summary>
-    public async Task<(RawResult Result, bool KeepAlive)> ExchangeAsync(RawRequest request, TimeSpan timeout)
+    public static async Task<(RawResult Result, bool KeepAlive)> ExchangeAsync(this WireClient connection, RawRequest request, TimeSpan timeout)
     {
         var stopwatch = Stopwatch.StartNew();
         using var cts = new CancellationTokenSource(timeout);
         string? error = null;
         try
         {
-            var bytes = request.ToBytes();
-            var sent = 0;
-            while (sent < bytes.Length)
-            {
-                sent += await _socket.SendAsync(bytes.AsMemory(sent), SocketFlags.None, cts.Token);
-            }
+            await connection.SendAsync(request.ToBytes()).WaitAsync(cts.Token);
         }
         catch (SocketException ex)
         {
@@ -168,23 +144,15 @@ public sealed class WireConnection : IAsyncDisposable
         }
 
         var status = 0;
-        var headers = new List<KeyValuePair<string, string>>();
+        IReadOnlyList<KeyValuePair<string, string>> headers = [];
         try
         {
-            var statusLine = await ReadLineAsync(cts.Token);
-            if (statusLine is null)
+            if (await connection.ReadHeadLenientAsync(cts.Token) is not { } head)
             {
                 return (new RawResult(request, 0, headers, [], false, stopwatch.Elapsed, error ?? "closed before a status line"), false);
             }
 
-            var parts = statusLine.Split(' ', 3);
-            status = parts.Length > 1 && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var s) ? s : -1;
-            while (await ReadLineAsync(cts.Token) is { Length: > 0 } line)
-            {
-                var colon = line.IndexOf(':', StringComparison.Ordinal);
-                headers.Add(colon < 0 ? new(line, string.Empty) : new(line[..colon].Trim(), line[(colon + 1)..].Trim()));
-            }
-
+            (status, headers) = (head.Status, head.Headers);
             var close = headers.Any(h => string.Equals(h.Key, "Connection", StringComparison.OrdinalIgnoreCase) && string.Equals(h.Value, "close", StringComparison.OrdinalIgnoreCase));
             var noBody = request.Method == "HEAD" || status is 204 or 304 || status < 200;
             if (noBody)
@@ -192,16 +160,16 @@ public sealed class WireConnection : IAsyncDisposable
                 return (new RawResult(request, status, headers, [], true, stopwatch.Elapsed, error), error is null && !close);
             }
 
-            if (headers.Any(h => string.Equals(h.Key, "Transfer-Encoding", StringComparison.OrdinalIgnoreCase)))
+            if (head.Header("Transfer-Encoding") is not null)
             {
                 // Static files are never chunked: record the anomaly and drop the connection.
                 return (new RawResult(request, status, headers, [], false, stopwatch.Elapsed, "chunked response"), false);
             }
 
-            var contentLength = headers.FirstOrDefault(h => string.Equals(h.Key, "Content-Length", StringComparison.OrdinalIgnoreCase)).Value;
-            var length = long.Parse(contentLength ?? "0", CultureInfo.InvariantCulture);
-            var (body, complete) = await ReadBodyAsync(length, cts.Token);
-            return (new RawResult(request, status, headers, body, complete, stopwatch.Elapsed, complete ? error : error ?? "body cut short"), complete && error is null && !close);
+            using var body = new MemoryStream();
+            var read = await connection.ReadBodyWithinAsync(Math.Max(0, head.ContentLength), chunk => body.Write(chunk), cts.Token);
+            var complete = read.End == BodyEnd.Complete;
+            return (new RawResult(request, status, headers, body.ToArray(), complete, stopwatch.Elapsed, complete ? error : error ?? "body cut short"), complete && error is null && !close);
         }
         catch (OperationCanceledException)
         {
@@ -211,69 +179,6 @@ public sealed class WireConnection : IAsyncDisposable
         {
             return (new RawResult(request, status, headers, [], false, stopwatch.Elapsed, "receive: " + ex.SocketErrorCode), false);
         }
-    }
-
-    private async Task<(byte[] Body, bool Complete)> ReadBodyAsync(long length, CancellationToken token)
-    {
-        using var body = new MemoryStream();
-        while (body.Length < length)
-        {
-            if (_start == _end && !await FillAsync(token))
-            {
-                return (body.ToArray(), false);
-            }
-
-            var n = (int)Math.Min(length - body.Length, _end - _start);
-            body.Write(_buffer, _start, n);
-            _start += n;
-        }
-
-        return (body.ToArray(), true);
-    }
-
-    private async Task<string?> ReadLineAsync(CancellationToken token)
-    {
-        var line = new StringBuilder();
-        while (true)
-        {
-            if (_start == _end && !await FillAsync(token))
-            {
-                return line.Length == 0 ? null : line.ToString();
-            }
-
-            var b = _buffer[_start++];
-            if (b == '\n')
-            {
-                if (line.Length > 0 && line[^1] == '\r')
-                {
-                    line.Length--;
-                }
-
-                return line.ToString();
-            }
-
-            line.Append((char)b);
-        }
-    }
-
-    private async Task<bool> FillAsync(CancellationToken token)
-    {
-        _start = _end = 0;
-        try
-        {
-            _end = await _socket.ReceiveAsync(_buffer, SocketFlags.None, token);
-            return _end > 0;
-        }
-        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionAborted)
-        {
-            return false;
-        }
-    }
-
-    public ValueTask DisposeAsync()
-    {
-        _socket.Dispose();
-        return ValueTask.CompletedTask;
     }
 }
 

@@ -4,10 +4,8 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Runtime.Versioning;
-using Microsoft.Extensions.DependencyInjection;
 using ZeroCopy.AspNetCore.Caching;
 using ZeroCopy.AspNetCore.Diagnostics;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Caching;
 
@@ -31,10 +29,7 @@ public sealed class CacheConsistencyTests : IDisposable
 
     public CacheConsistencyTests()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            Assert.Skip("The hot-file cache needs Linux.");
-        }
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The hot-file cache needs Linux.");
     }
 
     public void Dispose() => _root.Dispose();

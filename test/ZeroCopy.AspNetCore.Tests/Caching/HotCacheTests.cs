@@ -1,10 +1,7 @@
 using System.Diagnostics.Metrics;
 using System.Net;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.DependencyInjection;
 using ZeroCopy.AspNetCore.Caching;
 using ZeroCopy.AspNetCore.Diagnostics;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Caching;
 
@@ -16,10 +13,7 @@ public sealed class HotCacheTests : IDisposable
 
     public HotCacheTests()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            Assert.Skip("The hot-file cache needs Linux.");
-        }
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The hot-file cache needs Linux.");
     }
 
     public void Dispose() => _root.Dispose();

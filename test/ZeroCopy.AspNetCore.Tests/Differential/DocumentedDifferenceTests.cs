@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Differential;
 
@@ -245,9 +244,6 @@ public sealed class DocumentedDifferenceTests
 
     private static void SkipUnlessLinux()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            Assert.Skip("Symlink containment and special files are checked on Linux only (see README, Limitations).");
-        }
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "Symlink containment and special files are checked on Linux only (see README, Limitations).");
     }
 }

@@ -1,11 +1,8 @@
 using System.Buffers;
 using System.Globalization;
-using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.TestHost;
-using System.Net.Http;
 using System.Security.Cryptography;
 using System.Text;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Differential;
 
@@ -213,9 +210,9 @@ public static class Prober
     /// <summary>One request on a fresh raw connection (exact bytes, duplicate header lines).</summary>
     public static async Task<ResponseSnapshot> SendRawAsync(TestHost host, ProbeRequest request)
     {
-        await using var connection = await RawHttpConnection.ConnectAsync(host.Port);
+        await using var connection = await WireClient.ConnectAsync(host.Port, resetIsEnd: true);
         var lines = request.Headers.Select(h => h.Key + ": " + h.Value).Append("Connection: close").ToArray();
-        await connection.SendAsync(RawHttpConnection.Request(request.Method, request.Target, lines));
+        await connection.SendAsync(Wire.RequestTo("127.0.0.1", request.Method, request.Target, lines));
         try
         {
             var response = await connection.ReadResponseAsync(noBody: request.Method == "HEAD", timeout: RequestTimeout);

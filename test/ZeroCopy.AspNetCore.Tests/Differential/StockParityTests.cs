@@ -1,5 +1,3 @@
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
-
 namespace ZeroCopy.AspNetCore.Tests.Differential;
 
 /// <summary>

@@ -1,5 +1,3 @@
-using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.FileProviders;
 
 namespace ZeroCopy.AspNetCore.Tests.Infrastructure;
@@ -8,7 +6,7 @@ namespace ZeroCopy.AspNetCore.Tests.Infrastructure;
 public static class Hosts
 {
     /// <summary>
-    /// <c>AddZeroCopyStaticFiles()</c> + <c>UseZeroCopyStaticFiles(options)</c> serving <paramref name="root"/>.
+    /// <c>AddZeroCopyStaticFiles(settings)</c> + <c>UseZeroCopyStaticFiles(options)</c> serving <paramref name="root"/>.
     /// </summary>
     public static Task<TestHost> ZeroCopyAsync(
         HostKind kind,
@@ -16,13 +14,19 @@ public static class Hosts
         Action<StaticFileOptions>? configureOptions = null,
         Action<WebApplicationBuilder>? configureBuilder = null,
         Action<WebApplication>? before = null,
-        Action<WebApplication>? after = null)
+        Action<WebApplication>? after = null,
+        Action<ZeroCopyStaticFilesOptions>? settings = null)
         => TestHost.StartAsync(
             kind,
             root.Path,
             builder =>
             {
                 builder.Services.AddZeroCopyStaticFiles();
+                if (settings is not null)
+                {
+                    builder.Services.Configure(settings);
+                }
+
                 configureBuilder?.Invoke(builder);
             },
             app =>

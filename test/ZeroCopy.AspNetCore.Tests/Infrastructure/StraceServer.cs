@@ -44,10 +44,7 @@ public sealed partial class StraceServer : IAsyncDisposable
     /// <summary>Starts the server on <paramref name="root"/> under strace, tracing <paramref name="syscalls"/>.</summary>
     public static async Task<StraceServer> StartAsync(string root, string traceFile, string syscalls, params string[] serverArguments)
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            Assert.Skip("Linux only.");
-        }
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "Linux only.");
 
         if (!StraceWorks(out var why))
         {

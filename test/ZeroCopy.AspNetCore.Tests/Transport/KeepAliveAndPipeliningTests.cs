@@ -1,8 +1,4 @@
 using System.Globalization;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Transport;
 
@@ -16,23 +12,13 @@ public sealed class KeepAliveAndPipeliningTests : IClassFixture<ZeroCopyFiles>
 
     public KeepAliveAndPipeliningTests(ZeroCopyFiles files)
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            Assert.Skip("The zero-copy transport needs Linux.");
-        }
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The zero-copy transport needs Linux.");
 
         _files = files;
     }
 
-    private Task<TestHost> StartAsync(ZeroCopyMode mode) => Hosts.ZeroCopyAsync(
-        HostKind.Kestrel,
-        _files.Root,
-        configureBuilder: b => b.Services.AddZeroCopyStaticFiles(o =>
-        {
-            o.Mode = mode;
-            o.MinZeroCopyBytes = 1024;
-        }),
-        after: app => app.MapGet("/plain", () => "plain endpoint"));
+    private Task<TestHost> StartAsync(ZeroCopyMode mode)
+        => _files.StartAsync(mode, minZeroCopyBytes: 1024, after: app => app.MapGet("/plain", () => "plain endpoint"));
 
     [Theory]
     [InlineData(ZeroCopyMode.SendFile)]
@@ -40,7 +26,7 @@ public sealed class KeepAliveAndPipeliningTests : IClassFixture<ZeroCopyFiles>
     public async Task A_thousand_requests_on_one_keep_alive_connection_are_byte_exact(ZeroCopyMode mode)
     {
         await using var host = await StartAsync(mode);
-        await using var connection = await RawHttpConnection.ConnectAsync(host.Port);
+        await using var connection = await WireClient.ConnectAsync(host.Port, resetIsEnd: true);
         var small = File.ReadAllBytes(_files.Root.Combine("small.bin"));
         var page = File.ReadAllBytes(_files.Root.Combine("page.html"));
 
@@ -52,7 +38,7 @@ public sealed class KeepAliveAndPipeliningTests : IClassFixture<ZeroCopyFiles>
                 1 => ("/page.html", page),
                 _ => ("/small.bin", small),
             };
-            await connection.SendAsync(RawHttpConnection.Request("GET", path));
+            await connection.SendAsync(Wire.Request("GET", path));
             var response = await connection.ReadResponseAsync();
 
             Assert.Equal(200, response.Status);
@@ -79,17 +65,17 @@ public sealed class KeepAliveAndPipeliningTests : IClassFixture<ZeroCopyFiles>
         var plan = Enumerable.Range(0, 200).Select(i => kinds[(i * 5 + i / 8) % kinds.Length]).ToArray();
         var requests = string.Concat(plan.Select(kind => kind switch
         {
-            "get" => RawHttpConnection.Request("GET", "/small.bin"),
-            "head" => RawHttpConnection.Request("HEAD", "/small.bin"),
-            "304" => RawHttpConnection.Request("GET", "/small.bin", "If-None-Match: " + etag),
-            "404" => RawHttpConnection.Request("GET", "/missing.bin"),
-            "206" => RawHttpConnection.Request("GET", "/small.bin", "Range: bytes=1000-50999"),
-            "416" => RawHttpConnection.Request("GET", "/small.bin", "Range: bytes=200000-"),
-            "plain" => RawHttpConnection.Request("GET", "/plain"),
-            _ => RawHttpConnection.Request("GET", "/" + ZeroCopyFiles.Name((1 << 20) + 1)),
+            "get" => Wire.Request("GET", "/small.bin"),
+            "head" => Wire.Request("HEAD", "/small.bin"),
+            "304" => Wire.Request("GET", "/small.bin", "If-None-Match: " + etag),
+            "404" => Wire.Request("GET", "/missing.bin"),
+            "206" => Wire.Request("GET", "/small.bin", "Range: bytes=1000-50999"),
+            "416" => Wire.Request("GET", "/small.bin", "Range: bytes=200000-"),
+            "plain" => Wire.Request("GET", "/plain"),
+            _ => Wire.Request("GET", "/" + ZeroCopyFiles.Name((1 << 20) + 1)),
         }));
 
-        await using var connection = await RawHttpConnection.ConnectAsync(host.Port);
+        await using var connection = await WireClient.ConnectAsync(host.Port, resetIsEnd: true);
         await connection.SendAsync(requests);
 
         for (var i = 0; i < plan.Length; i++)
@@ -127,7 +113,7 @@ public sealed class KeepAliveAndPipeliningTests : IClassFixture<ZeroCopyFiles>
         }
 
         // Still a healthy keep-alive connection.
-        await connection.SendAsync(RawHttpConnection.Request("GET", "/page.html"));
+        await connection.SendAsync(Wire.Request("GET", "/page.html"));
         Assert.Equal(200, (await connection.ReadResponseAsync()).Status);
     }
 }

@@ -2,14 +2,9 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
-using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Transport;
 
@@ -24,10 +19,7 @@ public sealed class TransportFaultTests : IDisposable
 
     public TransportFaultTests()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            Assert.Skip("The zero-copy transport needs Linux.");
-        }
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The zero-copy transport needs Linux.");
     }
 
     public void Dispose() => _root.Dispose();
@@ -36,71 +28,28 @@ public sealed class TransportFaultTests : IDisposable
         => Hosts.ZeroCopyAsync(
             HostKind.Kestrel,
             _root,
-            configureBuilder: b =>
-            {
-                b.Services.AddZeroCopyStaticFiles(o =>
-                {
-                    o.Mode = mode;
-                    o.MinZeroCopyBytes = 0;
-                });
-                configure?.Invoke(b);
-            },
-            before: before);
+            configureBuilder: configure,
+            before: before,
+            settings: o => (o.Mode, o.MinZeroCopyBytes) = (mode, 0));
 
     /// <summary>A raw client with a small receive buffer, so the server blocks while it does not read.</summary>
-    private static async Task<Socket> ConnectSlowAsync(int port, int receiveBuffer)
+    private static Task<WireClient> ConnectSlowAsync(int port, int receiveBuffer, int bufferSize = WireClient.DefaultBufferSize)
+        => WireClient.ConnectAsync(port, receiveBuffer, bufferSize);
+
+    private static async Task ReadHeadersAsync(WireClient client, string request)
     {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = receiveBuffer };
-        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), TestContext.Current.CancellationToken);
-        return socket;
-    }
-
-    private static async Task<int> ReadHeadersAsync(Socket socket, string request)
-    {
-        await socket.SendAsync(Encoding.ASCII.GetBytes(request), SocketFlags.None);
-        var buffer = new byte[1];
-        var text = new StringBuilder();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        while (!text.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal))
-        {
-            if (await socket.ReceiveAsync(buffer, SocketFlags.None, cts.Token) == 0)
-            {
-                throw new IOException("closed in headers");
-            }
-
-            text.Append((char)buffer[0]);
-        }
-
-        Assert.StartsWith("HTTP/1.1 200", text.ToString(), StringComparison.Ordinal);
-        return text.Length;
+        await client.SendAsync(request);
+        var head = await client.ReadHeadAsync(TimeSpan.FromSeconds(30));
+        Assert.StartsWith("HTTP/1.1 200", head.Head, StringComparison.Ordinal);
     }
 
     /// <summary>Reads until EOF or reset; returns (bytes, time from the last byte to the close).</summary>
-    private static async Task<(long Bytes, TimeSpan LastByteToClose)> ReadToCloseAsync(Socket socket, TimeSpan timeout)
+    private static async Task<(long Bytes, TimeSpan LastByteToClose)> ReadToCloseAsync(WireClient client, TimeSpan timeout)
     {
-        var buffer = new byte[1 << 20];
-        long total = 0;
         var sinceLastByte = Stopwatch.StartNew();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            while (true)
-            {
-                var n = await socket.ReceiveAsync(buffer, SocketFlags.None, cts.Token);
-                if (n == 0)
-                {
-                    break;
-                }
-
-                total += n;
-                sinceLastByte.Restart();
-            }
-        }
-        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionReset)
-        {
-        }
-
-        return (total, sinceLastByte.Elapsed);
+        var read = await client.ReadBodyAsync(long.MaxValue, _ => sinceLastByte.Restart(), timeout);
+        Assert.True(read.End is BodyEnd.Fin or BodyEnd.Reset, read.ToString());
+        return (read.Bytes, sinceLastByte.Elapsed);
     }
 
     // Every strategy re-checks the file after each transfer: a truncation is a change of version
@@ -114,23 +63,20 @@ public sealed class TransportFaultTests : IDisposable
         const long Length = 64L << 20;
         var path = _root.WriteRandom("big.bin", Length, seed: 9);
         await using var host = await StartAsync(mode);
-        using var socket = await ConnectSlowAsync(host.Port, 64 * 1024);
+        using var client = await ConnectSlowAsync(host.Port, 64 * 1024);
 
-        await ReadHeadersAsync(socket, RawHttpConnection.Request("GET", "/big.bin"));
+        await ReadHeadersAsync(client, Wire.Request("GET", "/big.bin"));
         // Let the server fill the socket buffers and block, then cut the file under it.
-        var first = new byte[1 << 20];
-        var got = 0;
-        while (got < first.Length)
-        {
-            got += await socket.ReceiveAsync(first.AsMemory(got), SocketFlags.None, TestContext.Current.CancellationToken);
-        }
+        var first = await client.ReadBodyAsync(1 << 20, null, TimeSpan.FromSeconds(30));
+        Assert.Equal(BodyEnd.Complete, first.End);
+        var got = first.Bytes;
 
         using (var stream = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite))
         {
             stream.SetLength(8L << 20);
         }
 
-        var (rest, lastByteToClose) = await ReadToCloseAsync(socket, TimeSpan.FromSeconds(30));
+        var (rest, lastByteToClose) = await ReadToCloseAsync(client, TimeSpan.FromSeconds(30));
 
         Assert.True(got + rest < Length, $"received {got + rest} of {Length}: the body should end early");
         Assert.True(lastByteToClose < TimeSpan.FromSeconds(1), $"the close came {lastByteToClose} after the last byte");
@@ -144,9 +90,7 @@ public sealed class TransportFaultTests : IDisposable
     public async Task A_hundred_clients_resetting_at_random_offsets_leave_no_descriptor_and_no_error(ZeroCopyMode mode)
     {
         _root.WriteRandom("big.bin", 16L << 20, seed: 3);
-        var unobserved = 0;
-        EventHandler<UnobservedTaskExceptionEventArgs> onUnobserved = (_, _) => Interlocked.Increment(ref unobserved);
-        TaskScheduler.UnobservedTaskException += onUnobserved;
+        using var unobserved = new UnobservedTaskExceptions();
         try
         {
             await using var host = await StartAsync(mode);
@@ -159,25 +103,13 @@ public sealed class TransportFaultTests : IDisposable
             var offsets = Enumerable.Range(0, 100).Select(_ => random.Next(0, 12 << 20)).ToArray();
             await Task.WhenAll(offsets.Select(async offset =>
             {
-                using var socket = await ConnectSlowAsync(host.Port, 256 * 1024);
-                await ReadHeadersAsync(socket, RawHttpConnection.Request("GET", "/big.bin"));
-                var buffer = new byte[64 * 1024];
-                var read = 0;
-                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-                while (read < offset)
-                {
-                    var n = await socket.ReceiveAsync(buffer.AsMemory(0, Math.Min(buffer.Length, offset - read)), SocketFlags.None, cts.Token);
-                    if (n == 0)
-                    {
-                        break;
-                    }
-
-                    read += n;
-                }
+                using var client = await ConnectSlowAsync(host.Port, 256 * 1024);
+                await ReadHeadersAsync(client, Wire.Request("GET", "/big.bin"));
+                var read = await client.ReadBodyAsync(offset, null, TimeSpan.FromSeconds(30));
+                Assert.True(read.End is BodyEnd.Complete or BodyEnd.Fin, read.ToString());
 
                 // RST, not FIN.
-                socket.LingerState = new LingerOption(true, 0);
-                socket.Close();
+                client.Reset();
             }));
 
             Assert.True(
@@ -190,12 +122,10 @@ public sealed class TransportFaultTests : IDisposable
         }
         finally
         {
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-            TaskScheduler.UnobservedTaskException -= onUnobserved;
+            unobserved.Collect();
         }
 
-        Assert.Equal(0, unobserved);
+        Assert.Equal(0, unobserved.Count);
     }
 
     [Theory]
@@ -221,11 +151,12 @@ public sealed class TransportFaultTests : IDisposable
             }));
 
         // 10 MiB at 2 MiB/s: a region gets max(2 s, 5 s) = 5 s, as Kestrel allows a write.
-        using var slow = await ConnectSlowAsync(host.Port, 8 * 1024);
-        using var exempt = await ConnectSlowAsync(host.Port, 8 * 1024);
+        // A 256-byte client buffer: each read takes no more from the kernel than it asks for.
+        using var slow = await ConnectSlowAsync(host.Port, 8 * 1024, bufferSize: 256);
+        using var exempt = await ConnectSlowAsync(host.Port, 8 * 1024, bufferSize: 256);
         var stopwatch = Stopwatch.StartNew();
-        await ReadHeadersAsync(slow, RawHttpConnection.Request("GET", "/big.bin"));
-        await ReadHeadersAsync(exempt, RawHttpConnection.Request("GET", "/exempt/big.bin"));
+        await ReadHeadersAsync(slow, Wire.Request("GET", "/big.bin"));
+        await ReadHeadersAsync(exempt, Wire.Request("GET", "/exempt/big.bin"));
 
         var healthy = await host.Client.GetByteArrayAsync("/big.bin", TestContext.Current.CancellationToken);
         Assert.Equal(expected, healthy);
@@ -238,8 +169,8 @@ public sealed class TransportFaultTests : IDisposable
         while (!host.Logs.ForEvent("RegionRateTooSlow").Any() && stopwatch.Elapsed < TimeSpan.FromSeconds(15))
         {
             await tick.WaitForNextTickAsync(TestContext.Current.CancellationToken);
-            await ReadSomeAsync(slow, buffer.AsMemory(0, 256));
-            var n = await ReadSomeAsync(exempt, buffer.AsMemory(0, 256));
+            await slow.ReadSomeAsync(buffer.AsMemory(0, 256), TimeSpan.FromSeconds(5));
+            var n = await exempt.ReadSomeAsync(buffer.AsMemory(0, 256), TimeSpan.FromSeconds(5));
             exemptBody.Write(buffer, 0, n);
         }
 
@@ -250,31 +181,8 @@ public sealed class TransportFaultTests : IDisposable
         // The slow client's body ends early; the exempt client gets everything, byte-exact.
         var (slowRest, _) = await ReadToCloseAsync(slow, TimeSpan.FromSeconds(10));
         Assert.True(slowRest < Length, "the slow client received the whole body");
-        var rest = new byte[Length - exemptBody.Length];
-        var got = 0;
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        while (got < rest.Length)
-        {
-            var n = await exempt.ReceiveAsync(rest.AsMemory(got), SocketFlags.None, cts.Token);
-            Assert.True(n > 0, $"the exempt client was cut after {exemptBody.Length + got} bytes");
-            got += n;
-        }
-
-        exemptBody.Write(rest);
+        var rest = await exempt.ReadBodyAsync(Length - exemptBody.Length, chunk => exemptBody.Write(chunk), TimeSpan.FromSeconds(30));
+        Assert.True(rest.End == BodyEnd.Complete, $"the exempt client was cut after {exemptBody.Length} bytes ({rest})");
         Assert.Equal(expected, exemptBody.ToArray());
-    }
-
-    /// <returns>Bytes read; 0 when the connection was closed or reset.</returns>
-    private static async Task<int> ReadSomeAsync(Socket socket, Memory<byte> buffer)
-    {
-        try
-        {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            return await socket.ReceiveAsync(buffer, SocketFlags.None, cts.Token);
-        }
-        catch (SocketException)
-        {
-            return 0;
-        }
     }
 }

@@ -1,8 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
-using Microsoft.Extensions.DependencyInjection;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Transport;
 
@@ -16,22 +14,10 @@ public sealed class ZeroCopyBodyTests : IClassFixture<ZeroCopyFiles>
 
     public ZeroCopyBodyTests(ZeroCopyFiles files)
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            Assert.Skip("The zero-copy transport needs Linux.");
-        }
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The zero-copy transport needs Linux.");
 
         _files = files;
     }
-
-    private Task<TestHost> StartAsync(ZeroCopyMode mode) => Hosts.ZeroCopyAsync(
-        HostKind.Kestrel,
-        _files.Root,
-        configureBuilder: b => b.Services.AddZeroCopyStaticFiles(o =>
-        {
-            o.Mode = mode;
-            o.MinZeroCopyBytes = 0;
-        }));
 
     public static TheoryData<ZeroCopyMode, string> Strategies => new()
     {
@@ -46,7 +32,7 @@ public sealed class ZeroCopyBodyTests : IClassFixture<ZeroCopyFiles>
     public async Task Every_size_is_byte_exact_and_sent_by_the_configured_strategy(ZeroCopyMode mode, string strategy)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var host = await StartAsync(mode);
+        await using var host = await _files.StartAsync(mode);
         using var metrics = new MetricsCollector(host.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
 
         foreach (var size in ZeroCopyFiles.Sizes)
@@ -76,7 +62,7 @@ public sealed class ZeroCopyBodyTests : IClassFixture<ZeroCopyFiles>
     public async Task Ranges_beyond_2_to_the_31_and_2_to_the_32_of_a_sparse_5_GiB_file_are_exact(ZeroCopyMode mode, string strategy)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var host = await StartAsync(mode);
+        await using var host = await _files.StartAsync(mode);
         using var metrics = new MetricsCollector(host.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
 
         using (var head = await host.Client.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/sparse.bin"), ct))

@@ -2,8 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
-using Microsoft.Extensions.Logging;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Adversarial.Faults;
 
@@ -52,9 +50,7 @@ public sealed class ClientResetStormTests : IDisposable
         var resets = Scale.Full ? 10_000 : 1_000;
         var big = File.ReadAllBytes(_root.WriteRandom("big.bin", BigLength, seed: 21));
         _root.WriteRandom("small.bin", 100_000, seed: 22);
-        var unobserved = 0;
-        EventHandler<UnobservedTaskExceptionEventArgs> onUnobserved = (_, _) => Interlocked.Increment(ref unobserved);
-        TaskScheduler.UnobservedTaskException += onUnobserved;
+        using var unobserved = new UnobservedTaskExceptions();
         try
         {
             await using var host = await FaultHosts.StartAsync(_root, strategy, snapshotMaxBytes: BigLength);
@@ -129,11 +125,10 @@ public sealed class ClientResetStormTests : IDisposable
         }
         finally
         {
-            ProcessProbe.ForceGc();
-            TaskScheduler.UnobservedTaskException -= onUnobserved;
+            unobserved.Collect();
         }
 
-        Assert.Equal(0, unobserved);
+        Assert.Equal(0, unobserved.Count);
     }
 
     /// <summary>
@@ -175,8 +170,8 @@ public sealed class ClientResetStormTests : IDisposable
         const int Attempts = 20;
         for (var i = 0; i < Attempts; i++)
         {
-            using var connection = await FaultConnection.ConnectAsync(host.Port, cancellationToken: ct);
-            await connection.SendAsync(FaultConnection.Get("/big.bin?abort=1"), ct);
+            using var connection = await WireClient.ConnectAsync(host.Port);
+            await connection.SendAsync(Wire.Get("/big.bin?abort=1"));
             Assert.NotEqual(BodyEnd.Hang, await connection.WaitForEndAsync(TimeSpan.FromSeconds(10)));
         }
 
@@ -190,39 +185,39 @@ public sealed class ClientResetStormTests : IDisposable
 
     internal static async Task ResetAsync(int port, ResetPoint point, int offset, int seed, CancellationToken ct)
     {
-        using var connection = await FaultConnection.ConnectAsync(port, receiveBuffer: 32 * 1024, cancellationToken: ct);
+        using var connection = await WireClient.ConnectAsync(port, receiveBuffer: 32 * 1024);
         try
         {
-            var request = FaultConnection.Get("/big.bin");
+            var request = Wire.Get("/big.bin");
             switch (point)
             {
                 case ResetPoint.InsideRequest:
-                    await connection.SendAsync(request[..(1 + (seed % (request.Length - 2)))], ct);
+                    await connection.SendAsync(request[..(1 + (seed % (request.Length - 2)))]);
                     break;
                 case ResetPoint.AfterRequest:
-                    await connection.SendAsync(request, ct);
+                    await connection.SendAsync(request);
                     break;
                 case ResetPoint.InsideHeaders:
-                    await connection.SendAsync(request, ct);
-                    await ReceiveSomeAsync(connection.Socket, 1 + (seed % 100), ct);
+                    await connection.SendAsync(request);
+                    await connection.ReadExactAsync(1 + (seed % 100), TimeSpan.FromSeconds(30));
                     break;
                 case ResetPoint.InsideBody:
-                    await connection.SendAsync(request, ct);
+                    await connection.SendAsync(request);
                     await ReadBodyPrefixAsync(connection, offset, ct);
                     break;
                 case ResetPoint.PipelinedRegions:
                     // Three regions queued (two files and a range) plus a small body behind them.
                     var pipelined = new StringBuilder()
                         .Append(request)
-                        .Append(FaultConnection.Get("/small.bin"))
-                        .Append(FaultConnection.Get("/big.bin", "Range: bytes=" + (seed % 1000).ToString(CultureInfo.InvariantCulture) + "-"))
-                        .Append(FaultConnection.Get("/big.bin"));
-                    await connection.SendAsync(pipelined.ToString(), ct);
+                        .Append(Wire.Get("/small.bin"))
+                        .Append(Wire.Get("/big.bin", "Range: bytes=" + (seed % 1000).ToString(CultureInfo.InvariantCulture) + "-"))
+                        .Append(Wire.Get("/big.bin"));
+                    await connection.SendAsync(pipelined.ToString());
                     await ReadBodyPrefixAsync(connection, offset, ct);
                     break;
                 case ResetPoint.InsideRange:
                     var start = seed % (BigLength / 2);
-                    await connection.SendAsync(FaultConnection.Get("/big.bin", $"Range: bytes={start}-{start + (BigLength / 4)}"), ct);
+                    await connection.SendAsync(Wire.Get("/big.bin", $"Range: bytes={start}-{start + (BigLength / 4)}"));
                     await ReadBodyPrefixAsync(connection, offset / 2, ct);
                     break;
             }
@@ -233,36 +228,22 @@ public sealed class ClientResetStormTests : IDisposable
         }
     }
 
-    private static async Task ReadBodyPrefixAsync(FaultConnection connection, int offset, CancellationToken ct)
+    private static async Task ReadBodyPrefixAsync(WireClient connection, int offset, CancellationToken ct)
     {
-        var head = await connection.ReadHeadAsync(TimeSpan.FromSeconds(30), ct);
+        var head = await connection.ReadHeadAsync(TimeSpan.FromSeconds(30));
         Assert.True(head.Status is 200 or 206, head.ToString());
-        var read = await connection.ReadBodyAsync(head.ContentLength, null, TimeSpan.FromSeconds(30), stopAt: offset, cancellationToken: ct);
+        var read = await connection.ReadBodyAsync(head.ContentLength, null, TimeSpan.FromSeconds(30), stopAt: offset);
         Assert.True(read.End is BodyEnd.Stopped or BodyEnd.Complete, read.ToString());
-    }
-
-    private static async Task ReceiveSomeAsync(Socket socket, int count, CancellationToken ct)
-    {
-        var buffer = new byte[count];
-        var got = 0;
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        cts.CancelAfter(TimeSpan.FromSeconds(30));
-        while (got < count)
-        {
-            var n = await socket.ReceiveAsync(buffer.AsMemory(got), SocketFlags.None, cts.Token);
-            Assert.True(n > 0, "closed before the headers");
-            got += n;
-        }
     }
 
     internal static async Task DownloadExactAsync(int port, string path, byte[]? expected, CancellationToken ct)
     {
-        using var connection = await FaultConnection.ConnectAsync(port, cancellationToken: ct);
-        await connection.SendAsync(FaultConnection.Get(path, "Connection: close"), ct);
-        var head = await connection.ReadHeadAsync(TimeSpan.FromSeconds(30), ct);
+        using var connection = await WireClient.ConnectAsync(port);
+        await connection.SendAsync(Wire.Get(path, "Connection: close"));
+        var head = await connection.ReadHeadAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(200, head.Status);
         using var check = expected is null ? null : new BodyCheck(expected, hash: false);
-        var read = await connection.ReadBodyAsync(head.ContentLength, check is null ? null : check.Append, TimeSpan.FromSeconds(30), cancellationToken: ct);
+        var read = await connection.ReadBodyAsync(head.ContentLength, check is null ? null : check.Append, TimeSpan.FromSeconds(30));
         Assert.Equal(BodyEnd.Complete, read.End);
         Assert.True(check?.Finish() ?? true, $"{path} not byte-exact at {check?.FirstMismatch}");
         // Connection: close — wait for the server's FIN so its descriptor is gone before a baseline.

@@ -1,10 +1,6 @@
 using System.Diagnostics.Metrics;
 using System.Globalization;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 using ZeroCopy.AspNetCore.Transport;
 
 namespace ZeroCopy.AspNetCore.Tests.Adversarial.Faults;
@@ -112,10 +108,7 @@ internal static class FaultHosts
 
     public static void RequireLinux()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            Assert.Skip("The zero-copy transport and these measurements need Linux.");
-        }
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The zero-copy transport and these measurements need Linux.");
     }
 }
 
@@ -175,14 +168,7 @@ internal static class ProcessProbe
     }
 
     /// <summary>A full, compacting, decommitting collection, finalizers included.</summary>
-    public static void ForceGc()
-    {
-        for (var i = 0; i < 2; i++)
-        {
-            GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-            GC.WaitForPendingFinalizers();
-        }
-    }
+    public static void ForceGc() => UnobservedTaskExceptions.ForceGc();
 
     public static string Mib(long bytes) => (bytes / 1048576.0).ToString("F1", CultureInfo.InvariantCulture) + " MiB";
 }

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Adversarial.Faults;
 
@@ -80,18 +79,18 @@ public sealed class MidSendMutationTests : IDisposable
         var tag = FaultHosts.MetricTag(strategy);
         Assert.True(await Poll.UntilAsync(() => metrics.Responses(tag) == 1, TimeSpan.FromSeconds(5)), $"not sent by {tag}: {metrics.Dump()}");
 
-        using var connection = await FaultConnection.ConnectAsync(host.Port, receiveBuffer: 64 * 1024, cancellationToken: ct);
-        await connection.SendAsync(FaultConnection.Get("/f.bin"), ct);
-        var head = await connection.ReadHeadAsync(TimeSpan.FromSeconds(30), ct);
+        using var connection = await WireClient.ConnectAsync(host.Port, receiveBuffer: 64 * 1024);
+        await connection.SendAsync(Wire.Get("/f.bin"));
+        var head = await connection.ReadHeadAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(200, head.Status);
         Assert.Equal(Length, head.ContentLength);
         using var check = new BodyCheck(versionA, hash: true);
-        var first = await connection.ReadBodyAsync(Length, check.Append, s_idle, stopAt: ReadBeforeMutation, cancellationToken: ct);
+        var first = await connection.ReadBodyAsync(Length, check.Append, s_idle, stopAt: ReadBeforeMutation);
         Assert.Equal(BodyEnd.Stopped, first.End);
 
         Mutate(path, mutation, versionB);
         var afterMutation = Stopwatch.StartNew();
-        var rest = await connection.ReadBodyAsync(Length - first.Bytes, check.Append, s_idle, cancellationToken: ct);
+        var rest = await connection.ReadBodyAsync(Length - first.Bytes, check.Append, s_idle);
         var received = first.Bytes + rest.Bytes;
         var end = rest.End;
         var exact = end == BodyEnd.Complete && check.Finish();
@@ -171,12 +170,12 @@ public sealed class MidSendMutationTests : IDisposable
 
     private static async Task DownloadExactAsync(int port, byte[] expected, CancellationToken ct)
     {
-        using var connection = await FaultConnection.ConnectAsync(port, cancellationToken: ct);
-        await connection.SendAsync(FaultConnection.Get("/f.bin"), ct);
-        var head = await connection.ReadHeadAsync(TimeSpan.FromSeconds(30), ct);
+        using var connection = await WireClient.ConnectAsync(port);
+        await connection.SendAsync(Wire.Get("/f.bin"));
+        var head = await connection.ReadHeadAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(200, head.Status);
         using var check = new BodyCheck(expected, hash: true);
-        var read = await connection.ReadBodyAsync(head.ContentLength, check.Append, s_idle, cancellationToken: ct);
+        var read = await connection.ReadBodyAsync(head.ContentLength, check.Append, s_idle);
         Assert.Equal(BodyEnd.Complete, read.End);
         Assert.True(check.Finish(), "the clean download is not byte-exact at " + check.FirstMismatch.ToString(CultureInfo.InvariantCulture));
     }
@@ -184,8 +183,8 @@ public sealed class MidSendMutationTests : IDisposable
     /// <summary>True when a new request gets exactly <paramref name="expected"/> (null: a 404).</summary>
     private static async Task<bool> FreshMatchesAsync(int port, byte[]? expected)
     {
-        using var connection = await FaultConnection.ConnectAsync(port);
-        await connection.SendAsync(FaultConnection.Get("/f.bin"));
+        using var connection = await WireClient.ConnectAsync(port);
+        await connection.SendAsync(Wire.Get("/f.bin"));
         var head = await connection.ReadHeadAsync(TimeSpan.FromSeconds(30));
         if (expected is null)
         {

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Adversarial.Faults;
 
@@ -61,7 +60,7 @@ public sealed partial class ShutdownTests : IDisposable
             WorkingDirectory = _root.Path,
         })!;
         var output = new ConcurrentQueue<string>();
-        var clients = new List<FaultConnection>();
+        var clients = new List<WireClient>();
         var readers = new List<Task<string>>();
         try
         {
@@ -69,16 +68,16 @@ public sealed partial class ShutdownTests : IDisposable
 
             // All connections at once; the stalled ones take a little of the body and stop reading
             // (the server then blocks on a full socket), the others read on at full speed.
-            clients.AddRange(await Task.WhenAll(Enumerable.Range(0, Stalled + Active).Select(i => FaultConnection.ConnectAsync(
-                port, receiveBuffer: i < Stalled ? 16 * 1024 : 0, bufferSize: i < Stalled ? 16 * 1024 : 1 << 20, cancellationToken: ct))));
+            clients.AddRange(await Task.WhenAll(Enumerable.Range(0, Stalled + Active).Select(i => WireClient.ConnectAsync(
+                port, receiveBuffer: i < Stalled ? 16 * 1024 : 0, bufferSize: i < Stalled ? 16 * 1024 : 1 << 20))));
             var lengths = await Task.WhenAll(clients.Select(async (client, i) =>
             {
-                await client.SendAsync(FaultConnection.Get("/big.bin"), ct);
-                var head = await client.ReadHeadAsync(TimeSpan.FromSeconds(30), ct);
+                await client.SendAsync(Wire.Get("/big.bin"));
+                var head = await client.ReadHeadAsync(TimeSpan.FromSeconds(30));
                 Assert.Equal(200, head.Status);
                 if (i < Stalled)
                 {
-                    var read = await client.ReadBodyAsync(head.ContentLength, null, TimeSpan.FromSeconds(30), stopAt: 64 * 1024, cancellationToken: ct);
+                    var read = await client.ReadBodyAsync(head.ContentLength, null, TimeSpan.FromSeconds(30), stopAt: 64 * 1024);
                     Assert.Equal(BodyEnd.Stopped, read.End);
                 }
 
@@ -131,12 +130,12 @@ public sealed partial class ShutdownTests : IDisposable
         => string.Join(", ", ends.GroupBy(e => e).OrderByDescending(g => g.Count()).Select(g => $"{g.Count()} {g.Key}"));
 
     /// <summary>Downloads on one connection until the server ends it; how it ended (completed downloads count).</summary>
-    private static async Task<string> ReadUntilClosedAsync(FaultConnection client, long length, CancellationToken ct)
+    private static async Task<string> ReadUntilClosedAsync(WireClient client, long length, CancellationToken ct)
     {
         var completed = 0;
         while (true)
         {
-            var read = await client.ReadBodyAsync(length, null, TimeSpan.FromSeconds(20), cancellationToken: ct);
+            var read = await client.ReadBodyAsync(length, null, TimeSpan.FromSeconds(20));
             if (read.End != BodyEnd.Complete)
             {
                 return $"{read.End} after {completed} complete downloads";
@@ -145,8 +144,8 @@ public sealed partial class ShutdownTests : IDisposable
             completed++;
             try
             {
-                await client.SendAsync(FaultConnection.Get("/big.bin"), ct);
-                var head = await client.ReadHeadAsync(TimeSpan.FromSeconds(20), ct);
+                await client.SendAsync(Wire.Get("/big.bin"));
+                var head = await client.ReadHeadAsync(TimeSpan.FromSeconds(20));
                 length = head.ContentLength;
             }
             catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException)

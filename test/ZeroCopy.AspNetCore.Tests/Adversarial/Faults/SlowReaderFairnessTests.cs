@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net.Sockets;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Adversarial.Faults;
 
@@ -48,7 +47,7 @@ public sealed class SlowReaderFairnessTests : IDisposable
         var ct = TestContext.Current.CancellationToken;
         var expected = File.ReadAllBytes(_root.WriteRandom("big.bin", Length, seed: 41));
         await using var host = await FaultHosts.StartAsync(_root, strategy, quietLogs: true);
-        using var fast = await FaultConnection.ConnectAsync(host.Port, bufferSize: 1 << 20, cancellationToken: ct);
+        using var fast = await WireClient.ConnectAsync(host.Port, bufferSize: 1 << 20);
         await SampleAsync(fast, 1, ct); // warm-up
 
         var attempts = new List<string>();
@@ -83,7 +82,7 @@ public sealed class SlowReaderFairnessTests : IDisposable
     }
 
     /// <summary>Best of <see cref="SamplesPerPhase"/> samples, MiB/s.</summary>
-    private static async Task<double> PhaseAsync(FaultConnection fast, CancellationToken ct)
+    private static async Task<double> PhaseAsync(WireClient fast, CancellationToken ct)
     {
         var best = 0.0;
         for (var i = 0; i < SamplesPerPhase; i++)
@@ -94,27 +93,27 @@ public sealed class SlowReaderFairnessTests : IDisposable
         return best;
     }
 
-    private static async Task<double> SampleAsync(FaultConnection fast, int downloads, CancellationToken ct)
+    private static async Task<double> SampleAsync(WireClient fast, int downloads, CancellationToken ct)
     {
         var stopwatch = Stopwatch.StartNew();
         for (var i = 0; i < downloads; i++)
         {
-            await fast.SendAsync(FaultConnection.Get("/big.bin"), ct);
-            var head = await fast.ReadHeadAsync(TimeSpan.FromSeconds(30), ct);
+            await fast.SendAsync(Wire.Get("/big.bin"));
+            var head = await fast.ReadHeadAsync(TimeSpan.FromSeconds(30));
             Assert.Equal(200, head.Status);
-            var read = await fast.ReadBodyAsync(head.ContentLength, null, TimeSpan.FromSeconds(30), cancellationToken: ct);
+            var read = await fast.ReadBodyAsync(head.ContentLength, null, TimeSpan.FromSeconds(30));
             Assert.Equal(BodyEnd.Complete, read.End);
         }
 
         return downloads * (Length / 1048576.0) / stopwatch.Elapsed.TotalSeconds;
     }
 
-    private static async Task DownloadExactAsync(FaultConnection fast, byte[] expected, CancellationToken ct)
+    private static async Task DownloadExactAsync(WireClient fast, byte[] expected, CancellationToken ct)
     {
-        await fast.SendAsync(FaultConnection.Get("/big.bin"), ct);
-        var head = await fast.ReadHeadAsync(TimeSpan.FromSeconds(30), ct);
+        await fast.SendAsync(Wire.Get("/big.bin"));
+        var head = await fast.ReadHeadAsync(TimeSpan.FromSeconds(30));
         using var check = new BodyCheck(expected, hash: true);
-        var read = await fast.ReadBodyAsync(head.ContentLength, check.Append, TimeSpan.FromSeconds(30), cancellationToken: ct);
+        var read = await fast.ReadBodyAsync(head.ContentLength, check.Append, TimeSpan.FromSeconds(30));
         Assert.Equal(BodyEnd.Complete, read.End);
         Assert.True(check.Finish(), "the download under load is not byte-exact at " + check.FirstMismatch.ToString(CultureInfo.InvariantCulture));
     }
@@ -128,13 +127,13 @@ public sealed class SlowReaderFairnessTests : IDisposable
     /// <summary>Slow readers paced by one loop: every 100 ms each reads at most 2 KiB of what is waiting.</summary>
     private sealed class SlowReaderGroup : IAsyncDisposable
     {
-        private readonly List<FaultConnection> _connections;
+        private readonly List<WireClient> _connections;
         private readonly long[] _bytes;
         private readonly bool[] _closed;
         private readonly CancellationTokenSource _stop = new();
         private readonly Task _pacer;
 
-        private SlowReaderGroup(List<FaultConnection> connections)
+        private SlowReaderGroup(List<WireClient> connections)
         {
             _connections = connections;
             _bytes = new long[connections.Count];
@@ -144,18 +143,18 @@ public sealed class SlowReaderFairnessTests : IDisposable
 
         public static async Task<SlowReaderGroup> StartAsync(int port, int count, CancellationToken ct)
         {
-            var connections = new List<FaultConnection>(count);
+            var connections = new List<WireClient>(count);
             try
             {
                 for (var i = 0; i < count; i++)
                 {
-                    connections.Add(await FaultConnection.ConnectAsync(port, receiveBuffer: 4096, bufferSize: 4096, cancellationToken: ct));
+                    connections.Add(await WireClient.ConnectAsync(port, receiveBuffer: 4096, bufferSize: 4096));
                 }
 
                 await Task.WhenAll(connections.Select(async c =>
                 {
-                    await c.SendAsync(FaultConnection.Get("/big.bin"), ct);
-                    var head = await c.ReadHeadAsync(TimeSpan.FromSeconds(30), ct);
+                    await c.SendAsync(Wire.Get("/big.bin"));
+                    var head = await c.ReadHeadAsync(TimeSpan.FromSeconds(30));
                     Assert.Equal(200, head.Status);
                 })).WaitAsync(TimeSpan.FromSeconds(60), ct);
                 return new SlowReaderGroup(connections);

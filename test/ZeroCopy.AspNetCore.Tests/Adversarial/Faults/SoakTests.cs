@@ -2,8 +2,6 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
-using Microsoft.Extensions.Logging;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Adversarial.Faults;
 
@@ -119,14 +117,14 @@ public sealed class SoakTests : IDisposable
         }
     }
 
-    private static async Task<ResponseHead> FetchExactAsync(int port, SoakFile file, CancellationToken ct)
+    private static async Task<WireResponse> FetchExactAsync(int port, SoakFile file, CancellationToken ct)
     {
-        using var connection = await FaultConnection.ConnectAsync(port, cancellationToken: ct);
-        await connection.SendAsync(FaultConnection.Get(file.Path, "Connection: close"), ct);
-        var head = await connection.ReadHeadAsync(TimeSpan.FromSeconds(30), ct);
+        using var connection = await WireClient.ConnectAsync(port);
+        await connection.SendAsync(Wire.Get(file.Path, "Connection: close"));
+        var head = await connection.ReadHeadAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(200, head.Status);
         using var check = new BodyCheck(file.Bytes, hash: false);
-        var read = await connection.ReadBodyAsync(head.ContentLength, check.Append, TimeSpan.FromSeconds(30), cancellationToken: ct);
+        var read = await connection.ReadBodyAsync(head.ContentLength, check.Append, TimeSpan.FromSeconds(30));
         Assert.True(read.End == BodyEnd.Complete && check.Finish(), $"{file.Path}: {read}, mismatch at {check.FirstMismatch}");
         return head;
     }
@@ -233,12 +231,12 @@ internal sealed class SoakDriver
     private async Task RunConnectionAsync(int index, int host, CancellationToken ct)
     {
         var random = new Random(_seed * 1000 + index);
-        FaultConnection? connection = null;
+        WireClient? connection = null;
         try
         {
             while (Interlocked.Increment(ref _issued) <= _requests)
             {
-                connection ??= await FaultConnection.ConnectAsync(_hosts[host].Port, cancellationToken: ct);
+                connection ??= await WireClient.ConnectAsync(_hosts[host].Port);
                 var file = _files[Pick(random)];
                 var request = SoakRequest.Choose(random, file, _etags.GetValueOrDefault((host, file.Path)));
                 try
@@ -278,17 +276,17 @@ internal sealed record SoakRequest(string Kind, string Text, int Status, long St
         var roll = random.Next(100);
         if (roll < 2 && !string.IsNullOrEmpty(etag))
         {
-            return new("if-none-match", FaultConnection.Get(file.Path, "If-None-Match: " + etag), 304, 0, 0, false);
+            return new("if-none-match", Wire.Get(file.Path, "If-None-Match: " + etag), 304, 0, 0, false);
         }
 
         if (roll < 4)
         {
-            return new("head", RawHttpConnection.Request("HEAD", file.Path), 200, 0, length, false);
+            return new("head", Wire.Request("HEAD", file.Path), 200, 0, length, false);
         }
 
         if (roll < 5 && length > 0)
         {
-            return new("unsatisfiable", FaultConnection.Get(file.Path, $"Range: bytes={length}-"), 416, 0, 0, true);
+            return new("unsatisfiable", Wire.Get(file.Path, $"Range: bytes={length}-"), 416, 0, 0, true);
         }
 
         if (roll < 25 && length > 0)
@@ -316,16 +314,16 @@ internal sealed record SoakRequest(string Kind, string Text, int Status, long St
                     break;
             }
 
-            return new("range " + spec, FaultConnection.Get(file.Path, "Range: bytes=" + spec), 206, start, end - start + 1, true);
+            return new("range " + spec, Wire.Get(file.Path, "Range: bytes=" + spec), 206, start, end - start + 1, true);
         }
 
-        return new("get", FaultConnection.Get(file.Path), 200, 0, length, true);
+        return new("get", Wire.Get(file.Path), 200, 0, length, true);
     }
 
-    public async Task RunAsync(FaultConnection connection, SoakFile file, SoakResult result, CancellationToken ct)
+    public async Task RunAsync(WireClient connection, SoakFile file, SoakResult result, CancellationToken ct)
     {
-        await connection.SendAsync(Text, ct);
-        var head = await connection.ReadHeadAsync(TimeSpan.FromSeconds(60), ct);
+        await connection.SendAsync(Text);
+        var head = await connection.ReadHeadAsync(TimeSpan.FromSeconds(60));
         result.Statuses.AddOrUpdate(head.Status, 1, (_, n) => n + 1);
         if (head.Status != Status)
         {
@@ -355,7 +353,7 @@ internal sealed record SoakRequest(string Kind, string Text, int Status, long St
         var hash = Count <= HashLimit && Status != 416;
         var expected = Status == 416 ? ReadOnlyMemory<byte>.Empty : file.Bytes.AsMemory((int)Start, (int)Count);
         using var check = new BodyCheck(expected, hash, Status == 200 ? file.Sha256 : null);
-        var read = await connection.ReadBodyAsync(Count, check.Append, TimeSpan.FromSeconds(30), cancellationToken: ct);
+        var read = await connection.ReadBodyAsync(Count, check.Append, TimeSpan.FromSeconds(30));
         if (read.End != BodyEnd.Complete)
         {
             throw new IOException($"body {read} of {Count}");

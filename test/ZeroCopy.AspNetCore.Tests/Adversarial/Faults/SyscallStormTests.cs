@@ -1,9 +1,7 @@
 using System.Globalization;
 using System.Runtime.Versioning;
 using System.Text;
-using Microsoft.Extensions.DependencyInjection;
 using ZeroCopy.AspNetCore.Native;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Adversarial.Faults;
 
@@ -16,7 +14,7 @@ namespace ZeroCopy.AspNetCore.Tests.Adversarial.Faults;
 /// wrong body) and leave the server healthy.
 /// </summary>
 /// <remarks>
-/// Beyond Transport/FaultInjectingSyscalls (the first N calls fail, then the kernel): faults
+/// Beyond the first N calls failing (FallbackTests): faults
 /// interleaved through the whole transfer, short counts, all sizes, ranges, pipelining, the
 /// hot-cache memfd path, and failures after bytes were already sent.
 /// </remarks>
@@ -45,10 +43,10 @@ public sealed class SyscallStormTests : IDisposable
     {
         var ct = TestContext.Current.CancellationToken;
         var files = s_sizes.ToDictionary(size => size, size => File.ReadAllBytes(_root.WriteRandom($"s{size}.bin", size, seed: size)));
-        var syscalls = new StormSyscalls(
-            sendFile: StormSyscalls.Storm(eagain),
-            spliceFromFile: StormSyscalls.Storm(eagain: false),
-            spliceToSocket: StormSyscalls.Storm(eagain));
+        var syscalls = new ScriptedSyscalls(
+            sendFile: ScriptedSyscalls.Storm(eagain),
+            spliceFromFile: ScriptedSyscalls.Storm(eagain: false),
+            spliceToSocket: ScriptedSyscalls.Storm(eagain));
         await using var host = await FaultHosts.StartAsync(
             _root,
             strategy,
@@ -59,16 +57,16 @@ public sealed class SyscallStormTests : IDisposable
         // Each size whole and as two ranges, one request at a time, then all pipelined on a
         // connection with a small receive buffer (real EAGAIN on top of the injected ones).
         var requests = s_sizes.SelectMany(size => Requests(size)).ToList();
-        using (var connection = await FaultConnection.ConnectAsync(host.Port, cancellationToken: ct))
+        using (var connection = await WireClient.ConnectAsync(host.Port))
         {
             foreach (var (size, range) in requests)
             {
-                await connection.SendAsync(Request(size, range), ct);
+                await connection.SendAsync(Request(size, range));
                 await ReadExactAsync(connection, files[size], range, ct);
             }
         }
 
-        using (var connection = await FaultConnection.ConnectAsync(host.Port, receiveBuffer: 64 * 1024, cancellationToken: ct))
+        using (var connection = await WireClient.ConnectAsync(host.Port, receiveBuffer: 64 * 1024))
         {
             var pipelined = new StringBuilder();
             foreach (var (size, range) in requests)
@@ -76,7 +74,7 @@ public sealed class SyscallStormTests : IDisposable
                 pipelined.Append(Request(size, range));
             }
 
-            await connection.SendAsync(pipelined.ToString(), ct);
+            await connection.SendAsync(pipelined.ToString());
             foreach (var (size, range) in requests)
             {
                 await ReadExactAsync(connection, files[size], range, ct);
@@ -121,22 +119,22 @@ public sealed class SyscallStormTests : IDisposable
         Func<long, Injection> script = n => n < 3 ? Injection.Short(64 * 1024) : n == 3 ? Injection.Fail(errno) : Injection.Pass;
         var syscalls = call switch
         {
-            "sendfile" => new StormSyscalls(sendFile: script),
-            "splice-file" => new StormSyscalls(spliceFromFile: script),
-            _ => new StormSyscalls(spliceToSocket: script),
+            "sendfile" => new ScriptedSyscalls(sendFile: script),
+            "splice-file" => new ScriptedSyscalls(spliceFromFile: script),
+            _ => new ScriptedSyscalls(spliceToSocket: script),
         };
         await using var host = await FaultHosts.StartAsync(
             _root,
             strategy,
             configure: b => b.Services.Configure<ZeroCopyTransportOptions>(o => o.Syscalls = syscalls));
 
-        using (var connection = await FaultConnection.ConnectAsync(host.Port, cancellationToken: ct))
+        using (var connection = await WireClient.ConnectAsync(host.Port))
         {
-            await connection.SendAsync(FaultConnection.Get("/f.bin"), ct);
-            var head = await connection.ReadHeadAsync(TimeSpan.FromSeconds(30), ct);
+            await connection.SendAsync(Wire.Get("/f.bin"));
+            var head = await connection.ReadHeadAsync(TimeSpan.FromSeconds(30));
             Assert.Equal(200, head.Status);
             using var check = new BodyCheck(expected, hash: true);
-            var read = await connection.ReadBodyAsync(Length, check.Append, TimeSpan.FromSeconds(10), cancellationToken: ct);
+            var read = await connection.ReadBodyAsync(Length, check.Append, TimeSpan.FromSeconds(10));
             Figures.Report($"{errno} from {call} after 192 KiB, {strategy}", $"{read}; {syscalls}");
             Assert.True(read.End != BodyEnd.Hang, "the body hung after " + read.Bytes.ToString(CultureInfo.InvariantCulture) + " bytes");
             Assert.True(read.End != BodyEnd.Complete || check.Finish(), $"a complete body with wrong bytes from {check.FirstMismatch}");
@@ -148,9 +146,9 @@ public sealed class SyscallStormTests : IDisposable
         }
 
         // The next connection is served in full.
-        using (var connection = await FaultConnection.ConnectAsync(host.Port, cancellationToken: ct))
+        using (var connection = await WireClient.ConnectAsync(host.Port))
         {
-            await connection.SendAsync(FaultConnection.Get("/f.bin"), ct);
+            await connection.SendAsync(Wire.Get("/f.bin"));
             await ReadExactAsync(connection, expected, null, ct);
         }
     }
@@ -171,17 +169,17 @@ public sealed class SyscallStormTests : IDisposable
 
     private static string Request(int size, (long Start, long End)? range)
         => range is { } r
-            ? FaultConnection.Get($"/s{size}.bin", string.Create(CultureInfo.InvariantCulture, $"Range: bytes={r.Start}-{r.End}"))
-            : FaultConnection.Get($"/s{size}.bin");
+            ? Wire.Get($"/s{size}.bin", string.Create(CultureInfo.InvariantCulture, $"Range: bytes={r.Start}-{r.End}"))
+            : Wire.Get($"/s{size}.bin");
 
-    private static async Task ReadExactAsync(FaultConnection connection, byte[] file, (long Start, long End)? range, CancellationToken ct)
+    private static async Task ReadExactAsync(WireClient connection, byte[] file, (long Start, long End)? range, CancellationToken ct)
     {
-        var head = await connection.ReadHeadAsync(TimeSpan.FromSeconds(30), ct);
+        var head = await connection.ReadHeadAsync(TimeSpan.FromSeconds(30));
         var (start, count) = range is { } r ? (r.Start, r.End - r.Start + 1) : (0L, (long)file.Length);
         Assert.Equal(range is null ? 200 : 206, head.Status);
         Assert.Equal(count, head.ContentLength);
         using var check = new BodyCheck(file.AsMemory((int)start, (int)count), hash: true);
-        var read = await connection.ReadBodyAsync(count, check.Append, TimeSpan.FromSeconds(10), cancellationToken: ct);
+        var read = await connection.ReadBodyAsync(count, check.Append, TimeSpan.FromSeconds(10));
         Assert.True(read.End == BodyEnd.Complete, $"{file.Length} B file, range {range}: {read}");
         Assert.True(check.Finish(), $"{file.Length} B file, range {range}: wrong bytes from {check.FirstMismatch}");
     }

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Transport.Conformance;
 
@@ -27,8 +26,7 @@ public sealed partial class BindingConformanceTests
         Assert.Equal(AddressFamily.InterNetworkV6, host.EndPoint.AddressFamily);
         var body = await host.Client.GetStringAsync("/whoami", TestContext.Current.CancellationToken);
         Assert.Equal($"local=::1 remote=::1 localPortSet=True remotePortSet=True scheme=http host=[::1]:{host.Port}", body);
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
     }
 
     [Theory]
@@ -50,8 +48,7 @@ public sealed partial class BindingConformanceTests
 
         var viaName = await host.Client.GetStringAsync("/whoami", TestContext.Current.CancellationToken);
         Assert.EndsWith($"host=localhost:{port}", viaName, StringComparison.Ordinal);
-        host.AssertIntendedTransport(minimumConnections: ipv6 ? 3 : 2);
-        host.AssertNoErrorLogs();
+        host.AssertClean(minimumConnections: ipv6 ? 3 : 2);
     }
 
     [Theory]
@@ -71,8 +68,7 @@ public sealed partial class BindingConformanceTests
         Assert.Equal("local=null remote=null localPortSet=False remotePortSet=False scheme=http host=localhost", body);
         var big = await host.Client.GetByteArrayAsync("/whoami", TestContext.Current.CancellationToken);
         Assert.NotEmpty(big);
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
     }
 
     [Fact]
@@ -134,10 +130,7 @@ public sealed partial class BindingConformanceTests
     [InlineData(TransportKind.ZeroCopy)]
     public async Task File_handle_endpoint_is_served_by_Kestrels_socket_transport_even_with_zero_copy_installed(TransportKind kind)
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            Assert.Skip("dup(2) of a socket descriptor is exercised on Linux only.");
-        }
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "dup(2) of a socket descriptor is exercised on Linux only.");
 
         // An inherited listening socket (as systemd passes one): Kestrel takes ownership of the
         // descriptor it is given, so it gets a duplicate and this test keeps (and closes) its own.

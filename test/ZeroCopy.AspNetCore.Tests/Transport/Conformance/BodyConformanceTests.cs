@@ -48,8 +48,7 @@ public sealed class BodyConformanceTests
         Assert.Equal(chunked ? "chunked" : string.Empty, response.Headers.GetValues("X-Request-Transfer-Encoding").Single());
         Assert.Equal(size, body.Length);
         Assert.True(payload.AsSpan().SequenceEqual(body), "The echoed body differs from the posted one.");
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
     }
 
     [Theory]
@@ -65,8 +64,7 @@ public sealed class BodyConformanceTests
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal($"{payload.Length} {ConformanceData.Sha256(payload)}", text);
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
     }
 
     [Theory]
@@ -153,8 +151,7 @@ public sealed class BodyConformanceTests
         Assert.True(response.Headers.TransferEncodingChunked, "The response should be chunked (no Content-Length).");
         Assert.Equal(Size, total);
         Assert.True(received.AsSpan(0, Size).SequenceEqual(ConformanceData.Large.AsSpan(0, Size)), "The streamed body differs from what was written.");
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
     }
 
     [Theory]
@@ -170,8 +167,7 @@ public sealed class BodyConformanceTests
         Assert.Equal(Size, response.Content.Headers.ContentLength);
         Assert.False(response.Headers.TransferEncodingChunked ?? false);
         Assert.True(body.AsSpan().SequenceEqual(ConformanceData.Large.AsSpan(0, Size)), "The body differs from what was written.");
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
     }
 
     [Theory]
@@ -233,8 +229,7 @@ public sealed class BodyConformanceTests
             Assert.Equal("ok", response.BodyText);
         }
 
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
     }
 
     private static async Task<string> ReadHeadAsync(WireClient client)

@@ -22,8 +22,7 @@ public sealed class ConfigurationConformanceTests
         using var content = new ByteArrayContent(payload);
         using var response = await host.Client.PostAsync("/echo", content, TestContext.Current.CancellationToken);
         Assert.Equal(payload, await response.Content.ReadAsByteArrayAsync(TestContext.Current.CancellationToken));
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
     }
 
     public static TheoryData<string> TunedOptions => ["no-wait-for-data", "one-io-queue", "unbounded-buffers", "tiny-buffers"];

@@ -4,7 +4,6 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 using ZeroCopy.AspNetCore.Transport;
 
 namespace ZeroCopy.AspNetCore.Tests.Transport.Conformance;
@@ -88,22 +87,24 @@ public sealed class ConformanceHost : IAsyncDisposable
     private int _socketConnections;
     private int _zeroCopyRequests;
     private int _socketRequests;
-    private int _stopped;
+    private TestHost? _host;
 
-    private ConformanceHost(TransportKind kind, HostSettings settings, LogCollector logs)
+    private ConformanceHost(TransportKind kind, HostSettings settings)
     {
         Kind = kind;
         Settings = settings;
-        Logs = logs;
     }
 
     public TransportKind Kind { get; }
 
     public HostSettings Settings { get; }
 
-    public LogCollector Logs { get; }
+    public LogCollector Logs => Host.Logs;
 
-    public WebApplication App { get; private set; } = null!;
+    public WebApplication App => Host.App;
+
+    /// <summary>The shared test host under this one: Kestrel, logs from Debug up, endpoints from <see cref="HostSettings.Target"/>.</summary>
+    public TestHost Host => _host ?? throw new InvalidOperationException("The host has not started.");
 
     public HttpClient Client { get; private set; } = null!;
 
@@ -135,93 +136,92 @@ public sealed class ConformanceHost : IAsyncDisposable
 
         var settings = new HostSettings();
         configure?.Invoke(settings);
-        var logs = new LogCollector();
-        var host = new ConformanceHost(kind, settings, logs);
-
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Testing" });
-        builder.Logging.ClearProviders();
-        builder.Logging.SetMinimumLevel(LogLevel.Debug);
-        builder.Logging.AddProvider(logs);
-        builder.Host.ConfigureHostOptions(o => o.ShutdownTimeout = settings.ShutdownTimeout);
-        if (kind == TransportKind.ZeroCopy)
-        {
-            switch (settings.Registration)
+        var host = new ConformanceHost(kind, settings);
+        host._host = await TestHost.StartAsync(
+            HostKind.Kestrel,
+            contentRoot: null,
+            builder =>
             {
-                case ZeroCopyRegistration.AddZeroCopyTransport:
-                    builder.Services.AddZeroCopyTransport();
-                    if (settings.ZeroCopyOptions is not null)
+                if (kind == TransportKind.ZeroCopy)
+                {
+                    Register(builder, settings);
+                }
+
+                builder.WebHost.ConfigureKestrel(o =>
+                {
+                    settings.Kestrel?.Invoke(o);
+                    host.Listen(o);
+                });
+                settings.Builder?.Invoke(builder);
+            },
+            app =>
+            {
+                app.Use(async (context, next) =>
+                {
+                    if (context.Features.Get<IZeroCopyConnectionFeature>() is not null)
                     {
-                        builder.Services.Configure(settings.ZeroCopyOptions);
+                        Interlocked.Increment(ref host._zeroCopyRequests);
+                    }
+                    else
+                    {
+                        Interlocked.Increment(ref host._socketRequests);
                     }
 
-                    break;
-                case ZeroCopyRegistration.AddZeroCopyStaticFiles:
-                    builder.Services.AddZeroCopyStaticFiles();
-                    if (settings.ZeroCopyOptions is not null)
-                    {
-                        builder.Services.Configure(settings.ZeroCopyOptions);
-                    }
-
-                    break;
-                default:
-                    builder.WebHost.UseZeroCopyTransport(settings.ZeroCopyOptions);
-                    break;
-            }
-        }
-
-        builder.WebHost.ConfigureKestrel(o =>
-        {
-            settings.Kestrel?.Invoke(o);
-            switch (settings.Target)
-            {
-                case ListenTarget.IpTarget ip:
-                    o.Listen(ip.Address, ip.Port, host.ConfigureListen);
-                    break;
-                case ListenTarget.LocalhostTarget localhost:
-                    o.ListenLocalhost(localhost.Port, host.ConfigureListen);
-                    break;
-                case ListenTarget.UnixTarget unix:
-                    o.ListenUnixSocket(unix.Path, host.ConfigureListen);
-                    break;
-                case ListenTarget.HandleTarget handle:
-                    o.ListenHandle(handle.Handle, host.ConfigureListen);
-                    break;
-                default:
-                    throw new ArgumentOutOfRangeException(nameof(configure), settings.Target, "Unknown listen target.");
-            }
-        });
-        settings.Builder?.Invoke(builder);
-
-        var app = builder.Build();
-        host.App = app;
-        app.Use(async (context, next) =>
-        {
-            if (context.Features.Get<IZeroCopyConnectionFeature>() is not null)
-            {
-                Interlocked.Increment(ref host._zeroCopyRequests);
-            }
-            else
-            {
-                Interlocked.Increment(ref host._socketRequests);
-            }
-
-            await next(context);
-        });
-        configureApp(app);
-
-        try
-        {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            await app.StartAsync(cts.Token);
-        }
-        catch
-        {
-            await app.DisposeAsync();
-            throw;
-        }
+                    await next(context);
+                });
+                configureApp(app);
+            },
+            new TestHostOptions { MinimumLevel = LogLevel.Debug, ShutdownTimeout = settings.ShutdownTimeout, ListenOnLoopback = false });
 
         host.ResolveAddresses();
         return host;
+    }
+
+    private static void Register(WebApplicationBuilder builder, HostSettings settings)
+    {
+        switch (settings.Registration)
+        {
+            case ZeroCopyRegistration.AddZeroCopyTransport:
+                builder.Services.AddZeroCopyTransport();
+                if (settings.ZeroCopyOptions is not null)
+                {
+                    builder.Services.Configure(settings.ZeroCopyOptions);
+                }
+
+                break;
+            case ZeroCopyRegistration.AddZeroCopyStaticFiles:
+                builder.Services.AddZeroCopyStaticFiles();
+                if (settings.ZeroCopyOptions is not null)
+                {
+                    builder.Services.Configure(settings.ZeroCopyOptions);
+                }
+
+                break;
+            default:
+                builder.WebHost.UseZeroCopyTransport(settings.ZeroCopyOptions);
+                break;
+        }
+    }
+
+    private void Listen(KestrelServerOptions o)
+    {
+        switch (Settings.Target)
+        {
+            case ListenTarget.IpTarget ip:
+                o.Listen(ip.Address, ip.Port, ConfigureListen);
+                break;
+            case ListenTarget.LocalhostTarget localhost:
+                o.ListenLocalhost(localhost.Port, ConfigureListen);
+                break;
+            case ListenTarget.UnixTarget unix:
+                o.ListenUnixSocket(unix.Path, ConfigureListen);
+                break;
+            case ListenTarget.HandleTarget handle:
+                o.ListenHandle(handle.Handle, ConfigureListen);
+                break;
+            default:
+                throw new InvalidOperationException($"Unknown listen target {Settings.Target}.");
+        }
     }
 
     private void ConfigureListen(ListenOptions listen)
@@ -325,7 +325,7 @@ public sealed class ConformanceHost : IAsyncDisposable
     }
 
     /// <summary>A fresh raw HTTP/1.1 connection to <see cref="EndPoint"/>.</summary>
-    public Task<WireClient> ConnectAsync() => WireClient.ConnectAsync(EndPoint);
+    public Task<WireClient> ConnectAsync() => WireClient.ConnectAsync(EndPoint, bufferSize: 256 * 1024);
 
     /// <summary>
     /// The comparison is only meaningful if the intended transport served every connection: the
@@ -353,6 +353,13 @@ public sealed class ConformanceHost : IAsyncDisposable
         }
     }
 
+    /// <summary>The run counts: the intended transport served it and nothing logged an error.</summary>
+    public void AssertClean(int minimumConnections = 1)
+    {
+        AssertIntendedTransport(minimumConnections);
+        AssertNoErrorLogs();
+    }
+
     /// <summary>Error and Critical log records of any category.</summary>
     public IReadOnlyList<LogRecord> ErrorLogs() => [.. Logs.Records.Where(r => r.Level >= LogLevel.Error)];
 
@@ -372,31 +379,14 @@ public sealed class ConformanceHost : IAsyncDisposable
     public static string Describe(LogRecord r) => $"[{r.Level}] {r.Category} {r.EventId.Name}: {r.Message} {r.Exception?.GetType().Name}: {r.Exception?.Message}";
 
     /// <summary>Stops the application (graceful shutdown with <see cref="HostSettings.ShutdownTimeout"/>).</summary>
-    public async Task StopAsync(CancellationToken cancellationToken = default)
-    {
-        Interlocked.Exchange(ref _stopped, 1);
-        await App.StopAsync(cancellationToken);
-    }
+    public Task StopAsync(CancellationToken cancellationToken = default) => Host.StopAsync(cancellationToken);
 
     public async ValueTask DisposeAsync()
     {
         Client?.Dispose();
-        if (App is null)
+        if (_host is not null)
         {
-            return;
-        }
-
-        try
-        {
-            if (Interlocked.Exchange(ref _stopped, 1) == 0)
-            {
-                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-                await App.StopAsync(cts.Token);
-            }
-        }
-        finally
-        {
-            await App.DisposeAsync();
+            await _host.DisposeAsync();
         }
     }
 }

@@ -44,8 +44,7 @@ public sealed class ConnectionFeatureConformanceTests
         var otherFacts = await GetFactsAsync(other);
         Assert.NotEqual(facts["Connection.Id"], otherFacts["Connection.Id"]);
         Assert.Equal("1", otherFacts["Items.Requests"]);
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
         TestContext.Current.TestOutputHelper?.WriteLine($"{kind}: Connection.Id={facts["Connection.Id"]} TraceIdentifier={facts["TraceIdentifier"]}");
     }
 
@@ -113,8 +112,7 @@ public sealed class ConnectionFeatureConformanceTests
         }
 
         await closed.Task.Within(s_wait, "ConnectionClosed after the client closed");
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
     }
 
     [Theory]
@@ -134,8 +132,7 @@ public sealed class ConnectionFeatureConformanceTests
         Assert.Equal(CloseKind.Fin, end.Kind);
         Assert.Empty(end.Data);
         Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(5), $"closed after {stopwatch.Elapsed}");
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
     }
 
     private static async Task<Dictionary<string, string>> GetFactsAsync(WireClient client)

@@ -1,6 +1,5 @@
 using System.Text;
 using Microsoft.AspNetCore.Connections.Features;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Transport.Conformance;
 
@@ -143,8 +142,7 @@ public sealed class ConnectionLifecycleConformanceTests
 
         var outcome = await probe.Outcome.Task.Within(s_wait, "the endpoint to see the abort");
         await AssertHealthyAsync(host);
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
         await client.DisposeAsync();
         return outcome;
     }
@@ -169,8 +167,7 @@ public sealed class ConnectionLifecycleConformanceTests
         var outcome = await probe.Outcome.Task.Within(s_wait, "the endpoint to see the reset");
         Assert.Equal("stopped; RequestAborted=True", outcome);
         await AssertHealthyAsync(host);
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
     }
 
     // ---- 8. Half-close ----------------------------------------------------------------------------
@@ -203,8 +200,7 @@ public sealed class ConnectionLifecycleConformanceTests
         TestContext.Current.TestOutputHelper?.WriteLine($"{kind}: " + string.Join(", ", outcomes.Select(o => $"{o.Key} x{o.Value}")));
         Assert.All(outcomes.Keys, o => Assert.Contains(o, new[] { "nothing then Fin", "whole response then Fin" }));
         await AssertHealthyAsync(host);
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
     }
 
     [Theory]
@@ -223,8 +219,7 @@ public sealed class ConnectionLifecycleConformanceTests
         Assert.Equal("stopped; RequestAborted=True", outcome);
         Assert.Equal(CloseKind.Fin, end.Kind);
         await AssertHealthyAsync(host);
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
     }
 
     [Theory]
@@ -248,8 +243,7 @@ public sealed class ConnectionLifecycleConformanceTests
         var closed = await Task.WhenAny(probe.ConnectionClosed.Task, Task.Delay(s_wait, TestContext.Current.CancellationToken)) == probe.ConnectionClosed.Task;
         var end = await client.ReadToEndAsync(s_wait);
         await AssertHealthyAsync(host);
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
         return $"app: {outcome}, ConnectionClosed={closed}; client: {end}";
     }
 
@@ -268,8 +262,7 @@ public sealed class ConnectionLifecycleConformanceTests
         var end = await client.ReadToEndAsync(s_wait);
         Assert.Equal(CloseKind.Fin, end.Kind);
         Assert.Empty(end.Data);
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
     }
 
     // ---- 9. Connection: close -----------------------------------------------------------------
@@ -308,8 +301,7 @@ public sealed class ConnectionLifecycleConformanceTests
         Assert.Equal(200, response.Status);
         Assert.Equal("close", response.Header("Connection"));
         var end = await client.ReadToEndAsync(s_wait);
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
         return $"{response.Normalized}\nthen {end}";
     }
 

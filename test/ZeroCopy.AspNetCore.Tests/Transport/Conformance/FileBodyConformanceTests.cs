@@ -1,6 +1,3 @@
-using Microsoft.Extensions.DependencyInjection;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
-
 namespace ZeroCopy.AspNetCore.Tests.Transport.Conformance;
 
 /// <summary>
@@ -14,21 +11,15 @@ public sealed class FileBodyConformanceTests(FileBodyFixture files) : IClassFixt
     private const int FileSize = FileBodyFixture.FileSize;
     private static readonly TimeSpan s_wait = FileBodyFixture.Wait;
 
-    private Task<FileBodyFixture.FileHost> StartAsync(TransportKind kind, ZeroCopyMode mode, Action<HostSettings>? configure = null)
-        => files.StartAsync(kind, mode, configure);
-
-    private static Task AssertKernelPathAsync(ConformanceHost host, MetricsCollector? metrics, ZeroCopyMode mode)
-        => FileBodyFixture.AssertKernelPathAsync(host, metrics, mode);
-
     [Theory]
     [InlineData(TransportKind.Socket, ZeroCopyMode.Auto)]
     [InlineData(TransportKind.ZeroCopy, ZeroCopyMode.SendFile)]
     [InlineData(TransportKind.ZeroCopy, ZeroCopyMode.Splice)]
     public async Task File_body_is_byte_exact_and_the_connection_is_reused(TransportKind kind, ZeroCopyMode mode)
     {
-        var (host, metrics, outcome, _) = await StartAsync(kind, mode);
-        await using var _ = host;
-        using var __ = metrics;
+        // The kernel-path proof runs last here: its download would be a second connection.
+        await using var file = await files.StartAsync(kind, mode, proveKernelPathFirst: false);
+        var (host, outcome, _) = file;
         await using var client = await host.ConnectAsync();
         for (var i = 0; i < 2; i++)
         {
@@ -40,9 +31,8 @@ public sealed class FileBodyConformanceTests(FileBodyFixture files) : IClassFixt
 
         Assert.Equal("completed; RequestAborted=False", await outcome.Task.Within(s_wait, "the endpoint"));
         Assert.Equal(1, host.ConnectionCount);
-        await AssertKernelPathAsync(host, metrics, mode);
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        await file.AssertKernelPathAsync();
+        host.AssertClean();
     }
 
     /// <summary>
@@ -57,22 +47,16 @@ public sealed class FileBodyConformanceTests(FileBodyFixture files) : IClassFixt
         => Compare.SameConcurrentlyAsync(
             async kind =>
             {
-                var (host, metrics, outcome, _) = await StartAsync(kind, mode);
-                await using var _ = host;
-                using var __ = metrics;
-                await AssertKernelPathAsync(host, metrics, mode);
-                await using var client = await host.ConnectAsync();
-                client.Socket.ReceiveBufferSize = 64 * 1024;
-                await client.SendAsync(Wire.Request("GET", "/file"));
-                await client.ReadExactAsync(1024 * 1024, s_wait);
+                await using var file = await files.StartAsync(kind, mode);
+                var (host, outcome, _) = file;
+                await using var client = await FileBodyFixture.StartStalledDownloadAsync(host);
 
                 // The client stalls with 23 of 24 MiB unread: a bounded look at whether the app is done.
                 var completedEarly = await Task.WhenAny(outcome.Task, Task.Delay(TimeSpan.FromSeconds(1), TestContext.Current.CancellationToken)) == outcome.Task;
                 var early = completedEarly ? outcome.Task.Result : "still sending";
                 var rest = await client.ReadExactAsync(FileSize - (1024 * 1024) + 100, s_wait);
                 var app = await outcome.Task.Within(s_wait, "the endpoint after the client read everything");
-                host.AssertIntendedTransport();
-                host.AssertNoErrorLogs();
+                host.AssertClean();
                 return $"while the client stalled: {early}; after it read the body: {app}";
             },
             (kind, observed) => Assert.True(
@@ -85,10 +69,8 @@ public sealed class FileBodyConformanceTests(FileBodyFixture files) : IClassFixt
     public Task Client_reset_mid_file_body_is_quiet_and_identical_on_the_wire(ZeroCopyMode mode)
         => Compare.SameAsync(async kind =>
         {
-            var (host, metrics, _, connectionClosed) = await StartAsync(kind, mode);
-            await using var _ = host;
-            using var __ = metrics;
-            await AssertKernelPathAsync(host, metrics, mode);
+            await using var file = await files.StartAsync(kind, mode);
+            var (host, _, connectionClosed) = file;
             await using (var client = await host.ConnectAsync())
             {
                 await client.SendAsync(Wire.Request("GET", "/file"));
@@ -98,8 +80,7 @@ public sealed class FileBodyConformanceTests(FileBodyFixture files) : IClassFixt
 
             await connectionClosed.Task.Within(s_wait, "the server to notice the reset");
             await ConnectionLifecycleConformanceTests.AssertHealthyAsync(host);
-            host.AssertIntendedTransport();
-            host.AssertNoErrorLogs();
+            host.AssertClean();
             return "connection closed; server healthy; no error logs";
         });
 
@@ -114,18 +95,13 @@ public sealed class FileBodyConformanceTests(FileBodyFixture files) : IClassFixt
     public Task Half_close_mid_file_body_cuts_the_body_and_ends_with_FIN_on_both_transports(ZeroCopyMode mode)
         => Compare.SameAsync(async kind =>
         {
-            var (host, metrics, _, _) = await StartAsync(kind, mode);
-            await using var _ = host;
-            using var __ = metrics;
-            await AssertKernelPathAsync(host, metrics, mode);
+            await using var file = await files.StartAsync(kind, mode);
+            var (host, _, _) = file;
             var outcomes = new SortedSet<string>(StringComparer.Ordinal);
             // Stock cuts every time; stop at the first other outcome.
             for (var i = 0; i < 5 && outcomes.All(o => o == "Fin, body cut"); i++)
             {
-                await using var client = await host.ConnectAsync();
-                client.Socket.ReceiveBufferSize = 64 * 1024;
-                await client.SendAsync(Wire.Request("GET", "/file"));
-                await client.ReadExactAsync(1024 * 1024, s_wait);
+                await using var client = await FileBodyFixture.StartStalledDownloadAsync(host);
                 client.ShutdownSend();
                 var end = await client.ReadToEndAsync(s_wait);
                 var whole = (1024 * 1024) + end.Data.Length >= FileSize;
@@ -133,8 +109,7 @@ public sealed class FileBodyConformanceTests(FileBodyFixture files) : IClassFixt
             }
 
             await ConnectionLifecycleConformanceTests.AssertHealthyAsync(host);
-            host.AssertIntendedTransport();
-            host.AssertNoErrorLogs();
+            host.AssertClean();
             return string.Join(" | ", outcomes);
         });
 }

@@ -1,5 +1,4 @@
 using System.Diagnostics.Metrics;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Transport.Conformance;
 
@@ -26,9 +25,26 @@ public sealed class FileBodyFixture : IDisposable
     public void Dispose() => _root.Dispose();
 
     /// <summary>A host serving the file, what the endpoint saw, and its connection's ConnectionClosed.</summary>
-    public sealed record FileHost(ConformanceHost Host, MetricsCollector? Metrics, TaskCompletionSource<string> Outcome, TaskCompletionSource ConnectionClosed);
+    public sealed class FileHost(ConformanceHost host, MetricsCollector? metrics, ZeroCopyMode mode, TaskCompletionSource<string> outcome, TaskCompletionSource connectionClosed) : IAsyncDisposable
+    {
+        /// <summary>Zero-copy runs: one more complete download on a new connection was counted as sent by the kernel path.</summary>
+        public Task AssertKernelPathAsync() => FileBodyFixture.AssertKernelPathAsync(host, metrics, mode);
 
-    public async Task<FileHost> StartAsync(TransportKind kind, ZeroCopyMode mode, Action<HostSettings>? configure = null)
+        public void Deconstruct(out ConformanceHost host1, out TaskCompletionSource<string> outcome1, out TaskCompletionSource connectionClosed1)
+            => (host1, outcome1, connectionClosed1) = (host, outcome, connectionClosed);
+
+        public async ValueTask DisposeAsync()
+        {
+            metrics?.Dispose();
+            await host.DisposeAsync();
+        }
+    }
+
+    /// <summary>
+    /// Starts a host serving the file; unless <paramref name="proveKernelPathFirst"/> is false, a
+    /// zero-copy run first proves the kernel path carries it (<see cref="AssertKernelPathAsync"/>).
+    /// </summary>
+    public async Task<FileHost> StartAsync(TransportKind kind, ZeroCopyMode mode, Action<HostSettings>? configure = null, bool proveKernelPathFirst = true)
     {
         var path = Path;
         var outcome = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -85,14 +101,46 @@ public sealed class FileBodyFixture : IDisposable
                 };
             });
         var metrics = kind == TransportKind.ZeroCopy ? new MetricsCollector(host.App.Services.GetRequiredService<IMeterFactory>()) : null;
-        return new FileHost(host, metrics, outcome, connectionClosed);
+        var started = new FileHost(host, metrics, mode, outcome, connectionClosed);
+        try
+        {
+            if (proveKernelPathFirst)
+            {
+                await started.AssertKernelPathAsync();
+            }
+
+            return started;
+        }
+        catch
+        {
+            await started.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>A raw client that asked for the file, read its first MiB and stopped reading (SO_RCVBUF 64 KiB).</summary>
+    public static async Task<WireClient> StartStalledDownloadAsync(ConformanceHost host)
+    {
+        var client = await host.ConnectAsync();
+        try
+        {
+            client.Socket.ReceiveBufferSize = 64 * 1024;
+            await client.SendAsync(Wire.Request("GET", "/file"));
+            await client.ReadExactAsync(1024 * 1024, Wait);
+            return client;
+        }
+        catch
+        {
+            await client.DisposeAsync();
+            throw;
+        }
     }
 
     /// <summary>
     /// Zero-copy runs: one complete download on a new connection must be counted as sent by the
     /// kernel path (aborted responses are not counted, so a scenario's own one cannot prove it).
     /// </summary>
-    public static async Task AssertKernelPathAsync(ConformanceHost host, MetricsCollector? metrics, ZeroCopyMode mode)
+    private static async Task AssertKernelPathAsync(ConformanceHost host, MetricsCollector? metrics, ZeroCopyMode mode)
     {
         if (metrics is null)
         {

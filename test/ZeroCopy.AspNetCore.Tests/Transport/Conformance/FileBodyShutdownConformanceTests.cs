@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Transport.Conformance;
 
@@ -13,22 +12,14 @@ public sealed class FileBodyShutdownConformanceTests(FileBodyFixture files) : IC
     private const int FileSize = FileBodyFixture.FileSize;
     private static readonly TimeSpan s_wait = FileBodyFixture.Wait;
 
-    private Task<FileBodyFixture.FileHost> StartAsync(TransportKind kind, ZeroCopyMode mode, Action<HostSettings>? configure = null)
-        => files.StartAsync(kind, mode, configure);
-
-    private static Task AssertKernelPathAsync(ConformanceHost host, MetricsCollector? metrics, ZeroCopyMode mode)
-        => FileBodyFixture.AssertKernelPathAsync(host, metrics, mode);
-
     [Theory]
     [InlineData(ZeroCopyMode.SendFile)]
     [InlineData(ZeroCopyMode.Splice)]
     public Task Graceful_shutdown_lets_a_file_download_in_flight_finish_identically(ZeroCopyMode mode)
         => Compare.SameAsync(async kind =>
         {
-            var (host, metrics, outcome, _) = await StartAsync(kind, mode, s => s.ShutdownTimeout = TimeSpan.FromSeconds(15));
-            await using var _ = host;
-            using var __ = metrics;
-            await AssertKernelPathAsync(host, metrics, mode);
+            await using var file = await files.StartAsync(kind, mode, s => s.ShutdownTimeout = TimeSpan.FromSeconds(15));
+            var (host, outcome, _) = file;
             await using var client = await host.ConnectAsync();
             await client.SendAsync(Wire.Request("GET", "/file"));
             var head = await ConnectionLifecycleConformanceTests.ReadHeadAsync(client);
@@ -39,8 +30,7 @@ public sealed class FileBodyShutdownConformanceTests(FileBodyFixture files) : IC
             var end = await client.ReadToEndAsync(s_wait);
             await stop.Within(s_wait, "StopAsync after the download finished");
             var app = await outcome.Task.Within(s_wait, "the endpoint");
-            host.AssertIntendedTransport();
-            host.AssertNoErrorLogs();
+            host.AssertClean();
             var exact = body.AsSpan().SequenceEqual(ConformanceData.Large.AsSpan(0, FileSize));
             var headText = Wire.WithoutDate(head).Replace("\r\n", "|", StringComparison.Ordinal);
             headText = string.Join("|", headText.Split('|').Where(h => !h.StartsWith("Last-Modified:", StringComparison.Ordinal)));
@@ -56,14 +46,9 @@ public sealed class FileBodyShutdownConformanceTests(FileBodyFixture files) : IC
         return Compare.SameConcurrentlyAsync(
             async kind =>
             {
-                var (host, metrics, _, connectionClosed) = await StartAsync(kind, mode, s => s.ShutdownTimeout = timeout);
-                await using var _ = host;
-                using var __ = metrics;
-                await AssertKernelPathAsync(host, metrics, mode);
-                await using var client = await host.ConnectAsync();
-                client.Socket.ReceiveBufferSize = 64 * 1024;
-                await client.SendAsync(Wire.Request("GET", "/file"));
-                await client.ReadExactAsync(1024 * 1024, s_wait);
+                await using var file = await files.StartAsync(kind, mode, s => s.ShutdownTimeout = timeout);
+                var (host, _, connectionClosed) = file;
+                await using var client = await FileBodyFixture.StartStalledDownloadAsync(host);
 
                 // The client stops reading; the download can only end by the shutdown timeout.
                 var stopwatch = Stopwatch.StartNew();
@@ -89,14 +74,9 @@ public sealed class FileBodyShutdownConformanceTests(FileBodyFixture files) : IC
             async kind =>
             {
                 // 24 MiB at 16 MiB/s: Kestrel allows a write max(grace, bytes / rate) = 2 s.
-                var (host, metrics, _, connectionClosed) = await StartAsync(kind, mode, s => s.Kestrel = o => o.Limits.MinResponseDataRate = new MinDataRate(bytesPerSecond: 16 * 1024 * 1024, gracePeriod: TimeSpan.FromSeconds(2)));
-                await using var _ = host;
-                using var __ = metrics;
-                await AssertKernelPathAsync(host, metrics, mode);
-                await using var client = await host.ConnectAsync();
-                client.Socket.ReceiveBufferSize = 64 * 1024;
-                await client.SendAsync(Wire.Request("GET", "/file"));
-                await client.ReadExactAsync(1024 * 1024, s_wait);
+                await using var file = await files.StartAsync(kind, mode, s => s.Kestrel = o => o.Limits.MinResponseDataRate = new MinDataRate(bytesPerSecond: 16 * 1024 * 1024, gracePeriod: TimeSpan.FromSeconds(2)));
+                var (host, _, connectionClosed) = file;
+                await using var client = await FileBodyFixture.StartStalledDownloadAsync(host);
 
                 // Stop reading until the server cuts the connection (bounded).
                 var stopwatch = Stopwatch.StartNew();
@@ -104,8 +84,7 @@ public sealed class FileBodyShutdownConformanceTests(FileBodyFixture files) : IC
                 var elapsed = stopwatch.Elapsed;
                 var end = await client.ReadToEndAsync(s_wait);
                 await ConnectionLifecycleConformanceTests.AssertHealthyAsync(host);
-                host.AssertIntendedTransport();
-                host.AssertNoErrorLogs();
+                host.AssertClean();
                 TestContext.Current.TestOutputHelper?.WriteLine($"{kind}: cut={cut} after {elapsed.TotalMilliseconds:0} ms");
                 return $"cut={cut}; cut within 10 s={elapsed < TimeSpan.FromSeconds(10)}; client: {end.Kind}, whole body={(1024 * 1024) + end.Data.Length >= FileSize}";
             },

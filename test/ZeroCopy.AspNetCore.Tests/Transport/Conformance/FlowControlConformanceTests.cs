@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 namespace ZeroCopy.AspNetCore.Tests.Transport.Conformance;
 
@@ -40,8 +39,7 @@ public sealed class FlowControlConformanceTests
         using var content = new ByteArrayContent(ConformanceData.Large, 0, Size);
         using var response = await host.Client.PostAsync("/slow-hash", content, TestContext.Current.CancellationToken);
         Assert.Equal($"{Size} {ConformanceData.Sha256(ConformanceData.Large.AsSpan(0, Size))}", await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
     }
 
     [Fact]
@@ -77,8 +75,7 @@ public sealed class FlowControlConformanceTests
         var end = await client.ReadToEndAsync(s_wait);
         var rateEvents = host.Logs.Records.Where(r => r.EventId.Name == "ResponseMinimumDataRateNotSatisfied").Select(r => $"{r.Category}/{r.Level}").Distinct();
         await ConnectionLifecycleConformanceTests.AssertHealthyAsync(host);
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
         return $"app: {app}; client: {end.Kind}; logs: {string.Join(",", rateEvents)}";
     }
 
@@ -143,8 +140,7 @@ public sealed class FlowControlConformanceTests
         var response = await client.ReadResponseAsync();
         Assert.Equal(200, response.Status);
         Assert.Equal("hello", response.BodyText);
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
     }
 
     [Theory]
@@ -178,7 +174,6 @@ public sealed class FlowControlConformanceTests
         }
 
         Assert.Equal(Connections, host.ConnectionCount);
-        host.AssertIntendedTransport(minimumConnections: Connections);
-        host.AssertNoErrorLogs();
+        host.AssertClean(minimumConnections: Connections);
     }
 }

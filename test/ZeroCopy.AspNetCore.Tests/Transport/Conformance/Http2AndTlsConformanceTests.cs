@@ -26,8 +26,7 @@ public sealed class Http2AndTlsConformanceTests
 
         await RunMixedLoadAsync(host, HttpVersion.Version20);
         Assert.Equal(1, host.ConnectionCount);
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
     }
 
     [Theory]
@@ -47,8 +46,7 @@ public sealed class Http2AndTlsConformanceTests
 
         Assert.Equal("https", host.BaseAddress.Scheme);
         await RunMixedLoadAsync(host, httpVersion);
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
     }
 
     private static async Task RunMixedLoadAsync(ConformanceHost host, Version version)

@@ -31,8 +31,7 @@ public sealed class PipeliningConformanceTests
 
         Assert.Equal(PipelinedRequests + 1, transcript.Count);
         Assert.Equal(1, host.ConnectionCount);
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
     }
 
     [Fact]
@@ -74,8 +73,7 @@ public sealed class PipeliningConformanceTests
 
         Assert.Single(ids);
         Assert.Equal(1, host.ConnectionCount);
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
     }
 
     [Theory]
@@ -98,8 +96,7 @@ public sealed class PipeliningConformanceTests
         Assert.Equal(405, first.Status);
         Assert.Equal("text-next", second.BodyText);
         Assert.Equal(1, host.ConnectionCount);
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
     }
 
     /// <summary>Sends the pipelined batch in one send, then one more request; returns every normalized response.</summary>
@@ -116,7 +113,7 @@ public sealed class PipeliningConformanceTests
         var transcript = new List<string>();
         for (var i = 0; i < PipelinedRequests; i++)
         {
-            var response = await client.ReadResponseAsync(head: Expectation(i).Method == "HEAD");
+            var response = await client.ReadResponseAsync(noBody: Expectation(i).Method == "HEAD");
             check(i, response);
             transcript.Add(response.Normalized);
         }

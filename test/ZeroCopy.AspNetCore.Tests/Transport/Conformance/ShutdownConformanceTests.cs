@@ -147,7 +147,6 @@ public sealed class ShutdownConformanceTests
         var end = await client.ReadToEndAsync(s_wait);
         Assert.Equal(CloseKind.Fin, end.Kind);
         Assert.Empty(end.Data);
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
     }
 }

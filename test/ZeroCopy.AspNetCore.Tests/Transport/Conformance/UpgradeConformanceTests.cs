@@ -65,8 +65,7 @@ public sealed class UpgradeConformanceTests
         Assert.Equal(WebSocketCloseStatus.NormalClosure, ws.CloseStatus);
         Assert.Equal("bye", ws.CloseStatusDescription);
         Assert.Equal("NormalClosure done", await serverClose.Task.Within(TimeSpan.FromSeconds(10), "the server to see the close"));
-        host.AssertIntendedTransport();
-        host.AssertNoErrorLogs();
+        host.AssertClean();
     }
 
     [Fact]
@@ -100,14 +99,13 @@ public sealed class UpgradeConformanceTests
             // A raw upgrade, then an RST: the client process "dies" mid-conversation.
             var client = await host.ConnectAsync();
             await client.SendAsync(Wire.Request("GET", "/ws", "Connection: Upgrade", "Upgrade: websocket", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="));
-            var upgrade = await client.ReadResponseAsync(head: true);
+            var upgrade = await client.ReadResponseAsync(noBody: true);
             Assert.Equal(101, upgrade.Status);
             await receiving.Task.Within(TimeSpan.FromSeconds(10), "the server to start receiving");
             client.Reset();
             var observed = await outcome.Task.Within(TimeSpan.FromSeconds(10), "the server to notice the reset");
             await ConnectionLifecycleConformanceTests.AssertHealthyAsync(host);
-            host.AssertIntendedTransport();
-            host.AssertNoErrorLogs();
+            host.AssertClean();
             await client.DisposeAsync();
             return $"101 head: {upgrade.NormalizedHead.Replace("\r\n", "|", StringComparison.Ordinal)}; app: {observed}";
         });

@@ -1,10 +1,8 @@
 using System.Diagnostics.Metrics;
 using System.IO.Compression;
 using System.Net;
-using Microsoft.Extensions.DependencyInjection;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
-namespace ZeroCopy.AspNetCore.Tests.Features;
+namespace ZeroCopy.AspNetCore.Tests.StaticFiles;
 
 /// <summary>app.js.br / app.js.gz are served for app.js to clients that accept them.</summary>
 public sealed class PrecompressedTests : IDisposable
@@ -39,11 +37,11 @@ public sealed class PrecompressedTests : IDisposable
     }
 
     private Task<TestHost> StartAsync(HostKind kind, Action<ZeroCopyStaticFilesOptions>? configure = null)
-        => Hosts.ZeroCopyAsync(kind, _root, configureBuilder: b => b.Services.AddZeroCopyStaticFiles(o =>
+        => Hosts.ZeroCopyAsync(kind, _root, settings: o =>
         {
             o.MinZeroCopyBytes = 0;
             configure?.Invoke(o);
-        }));
+        });
 
     private static async Task<HttpResponseMessage> GetAsync(TestHost host, string path, string? acceptEncoding, string? range = null, string? ifNoneMatch = null, HttpMethod? method = null)
     {

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Versioning;
 using ZeroCopy.AspNetCore.Native;
 
-namespace ZeroCopy.AspNetCore.Tests.Adversarial.Faults;
+namespace ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 /// <summary>What the seam does with one call.</summary>
 internal readonly record struct Injection(Errno Errno, long MaxCount)
@@ -14,16 +14,19 @@ internal readonly record struct Injection(Errno Errno, long MaxCount)
 
     /// <summary>The real syscall asked for at most <paramref name="count"/> bytes: a short transfer.</summary>
     public static Injection Short(long count) => new(Errno.None, count);
+
+    /// <summary>A script: the first <paramref name="count"/> calls fail with <paramref name="errno"/>, then the kernel answers.</summary>
+    public static Func<long, Injection> FirstCallsFail(int count, Errno errno) => n => n < count ? Fail(errno) : Pass;
 }
 
 /// <summary>
-/// The kernel with scripted answers: for the n-th call of each syscall (counted per syscall, from
+/// The test suite's fault-injecting syscall layer. The kernel with scripted answers: for the n-th call of each syscall (counted per syscall, from
 /// 0) a script says pass, fail with an errno without calling the kernel, or call the kernel with a
 /// smaller count (a short transfer, which the kernel may legitimately return anyway). Counts calls
 /// and injections.
 /// </summary>
 [SupportedOSPlatform("linux")]
-internal sealed class StormSyscalls : ZeroCopySyscalls
+internal sealed class ScriptedSyscalls : ZeroCopySyscalls
 {
     private readonly Func<long, Injection> _sendFile;
     private readonly Func<long, Injection> _spliceFromFile;
@@ -36,7 +39,7 @@ internal sealed class StormSyscalls : ZeroCopySyscalls
     private long _injectedEagain;
     private long _injectedShort;
 
-    public StormSyscalls(Func<long, Injection>? sendFile = null, Func<long, Injection>? spliceFromFile = null, Func<long, Injection>? spliceToSocket = null)
+    public ScriptedSyscalls(Func<long, Injection>? sendFile = null, Func<long, Injection>? spliceFromFile = null, Func<long, Injection>? spliceToSocket = null)
     {
         _sendFile = sendFile ?? (_ => Injection.Pass);
         _spliceFromFile = spliceFromFile ?? (_ => Injection.Pass);

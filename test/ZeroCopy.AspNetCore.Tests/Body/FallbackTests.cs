@@ -3,15 +3,11 @@ using System.Net;
 using System.Runtime.Versioning;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.FileProviders;
 using ZeroCopy.AspNetCore.Native;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
-namespace ZeroCopy.AspNetCore.Tests.Transport;
+namespace ZeroCopy.AspNetCore.Tests.Body;
 
 /// <summary>
 /// Every response that cannot use a file region is streamed byte-exact, and says why (metric tag
@@ -26,10 +22,7 @@ public sealed class FallbackTests : IClassFixture<ZeroCopyFiles>
 
     public FallbackTests(ZeroCopyFiles files)
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            Assert.Skip("The zero-copy transport needs Linux.");
-        }
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The zero-copy transport needs Linux.");
 
         _files = files;
         _expected = System.IO.File.ReadAllBytes(files.Root.Combine(File));
@@ -158,7 +151,7 @@ public sealed class FallbackTests : IClassFixture<ZeroCopyFiles>
     public async Task A_file_system_refusing_sendfile_before_the_first_byte_falls_back_to_splice_then_stream()
     {
         // EINVAL from sendfile (as on file systems without it) on the first call of each response.
-        var refuseSendFile = new FaultInjectingSyscalls { SendFileFaults = 1, SendFileErrno = Errno.EINVAL };
+        var refuseSendFile = new ScriptedSyscalls(sendFile: Injection.FirstCallsFail(1, Errno.EINVAL));
         var (app, metrics, logs) = await StartAsync(
             k => k.Listen(IPAddress.Loopback, 0),
             services: s => s.Configure<ZeroCopyTransportOptions>(o => o.Syscalls = refuseSendFile));
@@ -176,7 +169,7 @@ public sealed class FallbackTests : IClassFixture<ZeroCopyFiles>
         }
 
         // Both refused: the transport copies the region itself, still byte-exact.
-        var refuseBoth = new FaultInjectingSyscalls { SendFileFaults = 1, SpliceFromFileFaults = 1, SpliceFromFileErrno = Errno.EINVAL };
+        var refuseBoth = new ScriptedSyscalls(sendFile: Injection.FirstCallsFail(1, Errno.EINVAL), spliceFromFile: Injection.FirstCallsFail(1, Errno.EINVAL));
         (app, metrics, _) = await StartAsync(
             k => k.Listen(IPAddress.Loopback, 0),
             services: s => s.Configure<ZeroCopyTransportOptions>(o => o.Syscalls = refuseBoth));

@@ -1,6 +1,4 @@
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
-
-namespace ZeroCopy.AspNetCore.Tests.Transport;
+namespace ZeroCopy.AspNetCore.Tests.Infrastructure;
 
 /// <summary>
 /// Files shared by the transport tests (created once per test class): the sizes of the issue, plus a
@@ -42,6 +40,10 @@ public sealed class ZeroCopyFiles : IDisposable
     public string SparsePath { get; }
 
     public static string Name(long size) => $"size-{size}.bin";
+
+    /// <summary>Kestrel with the zero-copy transport serving <see cref="Root"/> with <paramref name="mode"/>.</summary>
+    public Task<TestHost> StartAsync(ZeroCopyMode mode, long minZeroCopyBytes = 0, Action<WebApplication>? after = null)
+        => Hosts.ZeroCopyAsync(HostKind.Kestrel, Root, after: after, settings: o => (o.Mode, o.MinZeroCopyBytes) = (mode, minZeroCopyBytes));
 
     /// <summary>The bytes of the sparse file in [offset, offset + count), read from disk.</summary>
     public byte[] SparseSlice(long offset, int count)

@@ -1,9 +1,7 @@
 using System.Diagnostics;
 using System.IO.Compression;
-using Microsoft.Extensions.DependencyInjection;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
-namespace ZeroCopy.AspNetCore.Tests.Features;
+namespace ZeroCopy.AspNetCore.Tests.StaticFiles;
 
 /// <summary>curl as a real client: --compressed against precompressed siblings, and multiple ranges.</summary>
 public sealed class CurlTests : IDisposable
@@ -62,7 +60,7 @@ public sealed class CurlTests : IDisposable
     public async Task Curl_with_several_ranges_gets_a_multipart_body()
     {
         var content = File.ReadAllBytes(_root.WriteRandom("data.bin", 10_000, seed: 5));
-        await using var host = await Hosts.ZeroCopyAsync(HostKind.Kestrel, _root, configureBuilder: b => b.Services.AddZeroCopyStaticFiles(o => o.MinZeroCopyBytes = 0));
+        await using var host = await Hosts.ZeroCopyAsync(HostKind.Kestrel, _root, settings: o => o.MinZeroCopyBytes = 0);
         var headers = _root.Combine("headers.txt");
         var bodyPath = _root.Combine("body.bin");
 

@@ -1,13 +1,9 @@
 using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Http.Headers;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.FileProviders;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
-namespace ZeroCopy.AspNetCore.Tests.Transport;
+namespace ZeroCopy.AspNetCore.Tests.Body;
 
 /// <summary>
 /// UseZeroCopySendFile: Response.SendFileAsync, and what is built on it (stock UseStaticFiles,
@@ -20,10 +16,7 @@ public sealed class SendFileFeatureTests : IDisposable
 
     public SendFileFeatureTests()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            Assert.Skip("The zero-copy transport needs Linux.");
-        }
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The zero-copy transport needs Linux.");
 
         _content = File.ReadAllBytes(_root.WriteRandom("data.bin", 3 << 20, seed: 8));
     }

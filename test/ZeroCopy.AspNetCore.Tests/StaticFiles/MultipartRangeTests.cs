@@ -1,11 +1,9 @@
 using System.Diagnostics.Metrics;
 using System.Net;
 using Microsoft.AspNetCore.WebUtilities;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Net.Http.Headers;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
-namespace ZeroCopy.AspNetCore.Tests.Features;
+namespace ZeroCopy.AspNetCore.Tests.StaticFiles;
 
 /// <summary>
 /// Several ranges: 206 multipart/byteranges, parsed back with MultipartReader; each part's bytes
@@ -21,13 +19,11 @@ public sealed class MultipartRangeTests : IDisposable
     public void Dispose() => _root.Dispose();
 
     private Task<TestHost> StartAsync(HostKind kind, ZeroCopyMode mode = ZeroCopyMode.Auto, int maxRanges = 16)
-        => Hosts.ZeroCopyAsync(kind, _root, configureBuilder: b => b.Services.AddZeroCopyStaticFiles(o =>
+        => Hosts.ZeroCopyAsync(kind, _root, settings: o =>
         {
-            o.Mode = mode;
-            o.MinZeroCopyBytes = 0;
-            o.MaxRanges = maxRanges;
+            (o.Mode, o.MinZeroCopyBytes, o.MaxRanges) = (mode, 0, maxRanges);
             o.Cache.Enabled = false;
-        }));
+        });
 
     private static async Task<HttpResponseMessage> GetAsync(TestHost host, string range, string path = "/data.txt")
     {

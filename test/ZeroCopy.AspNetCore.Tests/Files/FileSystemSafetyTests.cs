@@ -1,9 +1,7 @@
 using System.Diagnostics;
 using System.Net;
-using Microsoft.Extensions.DependencyInjection;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
-namespace ZeroCopy.AspNetCore.Tests.StaticFiles;
+namespace ZeroCopy.AspNetCore.Tests.Files;
 
 /// <summary>
 /// What is never served: files outside the root reached through symlinks, and anything that is not
@@ -16,10 +14,7 @@ public sealed class FileSystemSafetyTests : IDisposable
 
     public FileSystemSafetyTests()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            Assert.Skip("Linux only: symlinks, FIFOs and sockets as served files.");
-        }
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "Linux only: symlinks, FIFOs and sockets as served files.");
     }
 
     public void Dispose()

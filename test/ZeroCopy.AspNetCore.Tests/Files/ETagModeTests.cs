@@ -1,10 +1,8 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Text.Json;
-using Microsoft.Extensions.DependencyInjection;
-using ZeroCopy.AspNetCore.Tests.Infrastructure;
 
-namespace ZeroCopy.AspNetCore.Tests.Features;
+namespace ZeroCopy.AspNetCore.Tests.Files;
 
 /// <summary>ETag:Mode=ContentHash: the same bytes get the same ETag on every machine.</summary>
 public sealed class ETagModeTests : IDisposable

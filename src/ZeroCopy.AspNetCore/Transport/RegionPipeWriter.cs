@@ -56,6 +56,12 @@ internal sealed class RegionPipeWriter : PipeWriter
         _abort = abort;
     }
 
+    /// <summary>Bytes committed to the pipe so far (a region's position is this count when it closes); read by tests.</summary>
+    public long Committed => _committed;
+
+    /// <summary>Whether a region is open (advanced bytes are counted, not written); read by tests.</summary>
+    public bool HasOpenRegion => _open is not null;
+
     /// <param name="region">The region; its position is fixed when its last byte is advanced.</param>
     /// <param name="unflushed">
     /// The bytes the caller knows to be written into this writer and not flushed (the response
@@ -141,7 +147,9 @@ internal sealed class RegionPipeWriter : PipeWriter
 
         var region = _open!;
         _open = null;
-        _handout = Handout.None;
+        // The scratch memory stays the last handout: an Advance on it after the region closed (a
+        // writer that kept writing into the buffer it got for the region) must abort, not commit
+        // whatever the pipe's own unused memory holds.
         region.Position = _committed;
         if (!_regions.TryEnqueue(region))
         {

@@ -122,11 +122,9 @@ public sealed class RegionPipeWriterTests : IDisposable
         Assert.Equal("H[10@0]T", await OutputAsync());
     }
 
-    // Fails against src as of 2bbc238: AdvanceRegion resets the handout to None when the region
-    // closes, so this Advance goes to the pipe and commits 4 bytes nobody wrote (NULs from the
-    // pipe's segment; "REAL" stays in scratch), with no abort. Keeping the handout at Scratch after
-    // the close would make the existing guard in Advance catch it.
-    [Fact(Skip = "src defect: RegionPipeWriter.AdvanceRegion sets _handout = None on close; stale scratch Advance commits unwritten pipe bytes")]
+    // Without the guard this Advance would go to the pipe and commit 4 bytes nobody wrote (the
+    // pipe segment's unused memory), with "REAL" left in scratch.
+    [Fact]
     public async Task Scratch_memory_never_commits_bytes_written_after_its_region_closed()
     {
         Write("H");

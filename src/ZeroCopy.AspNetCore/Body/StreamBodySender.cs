@@ -44,12 +44,12 @@ internal static class StreamBodySender
         {
             if (file.Handle is { } handle)
             {
-                result = await CopyFromHandleAsync(context, handle, file.Version, offset, count, cancel);
+                result = await CopyAsync(context, new HandleReader(handle, file.Version), offset, count, cancel);
             }
             else if (file.Version.PhysicalPath is { } physicalPath)
             {
                 using var opened = File.OpenHandle(physicalPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-                result = await CopyFromHandleAsync(context, opened, file.Version, offset, count, cancel);
+                result = await CopyAsync(context, new HandleReader(opened, file.Version), offset, count, cancel);
             }
             else
             {
@@ -59,7 +59,7 @@ internal static class StreamBodySender
                     stream.Seek(offset, SeekOrigin.Begin);
                 }
 
-                result = await CopyFromStreamAsync(context, stream, count, cancel);
+                result = await CopyAsync(context, new StreamReader(stream), offset, count, cancel);
             }
         }
         catch (OperationCanceledException ex)
@@ -95,22 +95,26 @@ internal static class StreamBodySender
     /// <param name="Stopped">The response's output ended before the body did.</param>
     private readonly record struct CopyResult(long Sent, bool FileEnded, bool FileChanged = false, bool Stopped = false);
 
-    private static async ValueTask<CopyResult> CopyFromHandleAsync(HttpContext context, SafeFileHandle handle, FileVersion version, long offset, long count, CancellationToken cancel)
+    /// <summary>
+    /// Reads straight into memory from the response's writer, chunk by chunk, re-checking the file
+    /// after every read and before the bytes are committed.
+    /// </summary>
+    private static async ValueTask<CopyResult> CopyAsync<TReader>(HttpContext context, TReader reader, long offset, long count, CancellationToken cancel)
+        where TReader : IChunkReader
     {
         var writer = context.Response.BodyWriter;
         long sent = 0;
         while (sent < count)
         {
-            cancel.ThrowIfCancellationRequested();
             var memory = writer.GetMemory(ChunkSize);
             var want = (int)Math.Min(memory.Length, count - sent);
-            var read = RandomAccess.Read(handle, memory.Span[..want], offset + sent);
+            var read = await reader.ReadAsync(memory[..want], offset + sent, cancel);
             if (read == 0)
             {
                 return new CopyResult(sent, FileEnded: true);
             }
 
-            if (!IsStillVersion(handle, version))
+            if (!reader.IsStillVersion())
             {
                 return new CopyResult(sent, FileEnded: false, FileChanged: true);
             }
@@ -127,6 +131,35 @@ internal static class StreamBodySender
         return new CopyResult(sent, FileEnded: false);
     }
 
+    private interface IChunkReader
+    {
+        /// <summary>Reads at <paramref name="position"/> of the file (a stream reads on from where it is).</summary>
+        ValueTask<int> ReadAsync(Memory<byte> destination, long position, CancellationToken cancel);
+
+        /// <summary>Whether the file is still the version the response headers describe.</summary>
+        bool IsStillVersion();
+    }
+
+    /// <summary>pread(2) on a descriptor, synchronously (see the remarks on the class).</summary>
+    private readonly struct HandleReader(SafeFileHandle handle, FileVersion version) : IChunkReader
+    {
+        public ValueTask<int> ReadAsync(Memory<byte> destination, long position, CancellationToken cancel)
+        {
+            cancel.ThrowIfCancellationRequested();
+            return new(RandomAccess.Read(handle, destination.Span, position));
+        }
+
+        public bool IsStillVersion() => StreamBodySender.IsStillVersion(handle, version);
+    }
+
+    /// <summary>A provider's stream (no physical path): positioned by the caller, no version check possible.</summary>
+    private readonly struct StreamReader(Stream stream) : IChunkReader
+    {
+        public ValueTask<int> ReadAsync(Memory<byte> destination, long position, CancellationToken cancel) => stream.ReadAsync(destination, cancel);
+
+        public bool IsStillVersion() => true;
+    }
+
     /// <summary>Compares the descriptor's fstat with the version the headers came from.</summary>
     private static bool IsStillVersion(SafeFileHandle handle, FileVersion version)
     {
@@ -136,31 +169,5 @@ internal static class StreamBodySender
         }
 
         return Native.Interop.FStat(handle, out var now) != Native.Errno.None || version.IsSameFile(now);
-    }
-
-    private static async ValueTask<CopyResult> CopyFromStreamAsync(HttpContext context, Stream stream, long count, CancellationToken cancel)
-    {
-        var writer = context.Response.BodyWriter;
-        long sent = 0;
-        while (sent < count)
-        {
-            var memory = writer.GetMemory(ChunkSize);
-            var want = (int)Math.Min(memory.Length, count - sent);
-            var read = await stream.ReadAsync(memory[..want], cancel);
-            if (read == 0)
-            {
-                return new CopyResult(sent, FileEnded: true);
-            }
-
-            writer.Advance(read);
-            sent += read;
-            var flushed = await writer.FlushAsync(cancel);
-            if (flushed.IsCompleted || flushed.IsCanceled)
-            {
-                return new CopyResult(sent, FileEnded: false, Stopped: sent < count);
-            }
-        }
-
-        return new CopyResult(sent, FileEnded: false);
     }
 }

@@ -30,6 +30,17 @@ internal sealed class ArenaSlot
     /// <summary>Payload bytes (the file's length); at most the slot's size.</summary>
     public int Length { get; }
 
+    /// <summary>
+    /// True once the slot's bytes may be handed to the kernel by page reference (sendfile or splice
+    /// from <see cref="Arena.Memfd"/>). TCP keeps references to those pages in its send queue after
+    /// the call returned, and sends whatever the pages hold when it transmits: writing the next
+    /// admission's bytes into the same pages would change bytes of a response already "sent". Such
+    /// a slot leaves the file (a punched hole: new pages for the next admission, the old ones stay
+    /// with the socket until it drops them) before it is reused. Only whole-page slots can be lent
+    /// (<see cref="ArenaStore.CanLend"/>): a hole in a page shared with other slots would zero them.
+    /// </summary>
+    public bool Lent { get; set; }
+
     /// <summary>Where the slot starts in <see cref="Arena.Memfd"/>: the offset of the file's byte 0.</summary>
     public long Offset => (long)Index * Arena.SlotSize;
 

@@ -223,14 +223,27 @@ internal sealed class ArenaStore : IDisposable
         }
     }
 
+    /// <summary>
+    /// True when a slot of this arena covers whole pages, so its pages can be punched out of the
+    /// memfd without touching another slot's (see <see cref="ArenaSlot.Lent"/>).
+    /// </summary>
+    public static bool CanLend(Arena arena) => arena.SlotSize % Environment.SystemPageSize == 0;
+
     internal void Return(ArenaSlot slot)
     {
         var arena = slot.Arena;
         var sizeClass = _classes[arena.ClassIndex];
         lock (sizeClass.Lock)
         {
-            arena.Return(slot.Index);
             Interlocked.Add(ref _slotBytes, -arena.SlotSize);
+            if (slot.Lent && Native.Interop.PunchHole(arena.Memfd, slot.Offset, arena.SlotSize) != Native.Errno.None)
+            {
+                // The pages may still be a socket's: never write them again. The slot stays taken
+                // (its arena is never unmapped before the cache is disposed, and then only if empty).
+                return;
+            }
+
+            arena.Return(slot.Index);
             if (arena.Retired && arena.Used == 0)
             {
                 Unmap(sizeClass, arena);

@@ -261,7 +261,10 @@ internal sealed partial class FileCache : ICacheStatistics, IDisposable
                 return null;
             }
 
-            var descriptor = version.Length >= _keepDescriptorFrom ? slot.Arena.Memfd : null;
+            // The memfd is exposed only for whole-page slots: they may go to a socket by page
+            // reference, and must then leave the file before reuse (ArenaSlot.Lent).
+            var descriptor = version.Length >= _keepDescriptorFrom && ArenaStore.CanLend(slot.Arena) ? slot.Arena.Memfd : null;
+            slot.Lent = descriptor is not null;
             entry = new CacheEntry(key, filePath, version, descriptor, slot, isCopy: true, token, now);
         }
         else

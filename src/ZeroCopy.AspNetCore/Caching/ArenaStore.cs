@@ -156,8 +156,7 @@ internal sealed class ArenaStore : IDisposable
             return false;
         }
 
-        var sizeClass = _classes[ClassOf(length)];
-        return (long)sizeClass.SlotSize * sizeClass.SlotsPerArena <= _maxReserved;
+        return ArenaBytes(length) <= _maxReserved;
     }
 
     /// <summary>True when the class of <paramref name="length"/> has a free slot in an arena that hands slots out.</summary>
@@ -206,11 +205,18 @@ internal sealed class ArenaStore : IDisposable
         return false;
     }
 
+    /// <summary>Bytes a new arena of the class of <paramref name="length"/> reserves.</summary>
+    public long ArenaBytes(long length)
+    {
+        var sizeClass = _classes[ClassOf(length)];
+        return (long)sizeClass.SlotSize * sizeClass.SlotsPerArena;
+    }
+
     /// <summary>
-    /// Stops <paramref name="arena"/> handing out slots; it is unmapped now if none is taken, else when
-    /// the last one comes back.
+    /// Stops <paramref name="arena"/> handing out slots; it is unmapped now if none is taken (true),
+    /// else when the last one comes back (false).
     /// </summary>
-    public void Retire(Arena arena)
+    public bool Retire(Arena arena)
     {
         var sizeClass = _classes[arena.ClassIndex];
         lock (sizeClass.Lock)
@@ -219,7 +225,10 @@ internal sealed class ArenaStore : IDisposable
             if (arena.Used == 0 && sizeClass.Arenas.Contains(arena))
             {
                 Unmap(sizeClass, arena);
+                return true;
             }
+
+            return false;
         }
     }
 

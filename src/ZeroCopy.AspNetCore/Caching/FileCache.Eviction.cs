@@ -28,9 +28,10 @@ internal sealed partial class FileCache
     /// MaxTotalBytes. In order: an arena of another class with no slot taken is unmapped; else, when
     /// the class has an arena, its least recently used entries are evicted (at most
     /// <see cref="MaxEvictionsPerAdmission"/>) until one slot is free; else (the class has no arena
-    /// at all) the arena of another class whose last hit is the oldest is retired: its entries are
-    /// evicted and it is unmapped once responses holding its slots end. Without that last step a
-    /// class first used after the others filled MaxTotalBytes could never admit a file.
+    /// at all) arenas of other classes are retired, the one whose last hit is the oldest first, until
+    /// a new arena fits: their entries are evicted and each is unmapped once responses holding its
+    /// slots end. Without that last step a class first used after the others filled MaxTotalBytes
+    /// could never admit a file.
     /// </summary>
     /// <returns>True when taking a slot is worth another try.</returns>
     private bool MakeRoom(long length)
@@ -79,21 +80,30 @@ internal sealed partial class FileCache
                 return false;
             }
 
-            if (LeastRecentlyUsedArena(entries, classIndex) is not { } victim)
+            // Arenas of other classes, least recently hit first, until a new arena fits once the
+            // retired ones still held by responses are unmapped.
+            var pending = _arenas.Arenas().Where(static a => a.Retired).Sum(static a => a.Bytes);
+            var retired = false;
+            while (_arenas.ReservedBytes - pending + _arenas.ArenaBytes(length) > _options.MaxTotalBytes
+                && LeastRecentlyUsedArena(entries, classIndex) is { } victim)
             {
-                return false;
-            }
-
-            foreach (var entry in entries)
-            {
-                if (entry.Slot?.Arena == victim && Remove(entry))
+                foreach (var entry in entries)
                 {
-                    _metrics.CacheEviction();
+                    if (entry.Slot?.Arena == victim && Remove(entry))
+                    {
+                        _metrics.CacheEviction();
+                    }
                 }
+
+                if (!_arenas.Retire(victim))
+                {
+                    pending += victim.Bytes;
+                }
+
+                retired = true;
             }
 
-            _arenas.Retire(victim);
-            return true;
+            return retired;
         }
     }
 

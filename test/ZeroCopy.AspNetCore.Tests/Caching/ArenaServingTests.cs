@@ -79,6 +79,10 @@ public sealed class ArenaServingTests : IDisposable
             var entry = entries[length];
             Assert.Equal(slotSize >= 0, entry.IsCopy);
             Assert.Equal(slotSize > 0 ? (int?)slotSize : null, entry.Slot?.Arena.SlotSize);
+
+            // A descriptor for sendfile: a file's own above MaxFileBytes; the arena's for copies of at
+            // least MinZeroCopyBytes (1 KiB here) in whole-page slots only.
+            Assert.Equal(slotSize < 0 || (length >= 1024 && slotSize >= Environment.SystemPageSize), entry.Handle is not null);
         }
 
         var payload = sizes.Where(p => p.Value >= 0).Sum(p => (long)p.Key);
@@ -116,6 +120,49 @@ public sealed class ArenaServingTests : IDisposable
         Assert.True(await Poll.UntilAsync(() => ArenaProbe.MappingLines(cache.MemfdName) == 0, TimeSpan.FromSeconds(5)), $"{ArenaProbe.MappingLines(cache.MemfdName)} arena mappings left");
         Assert.Equal(0, cache.Arenas.ArenaCount);
         Assert.Equal(0, cache.ReservedBytes);
+    }
+
+    [Fact]
+    public async Task A_class_without_an_arena_takes_the_room_of_the_least_recently_hit_arenas_of_another()
+    {
+        // 8 KiB of arenas of MaxTotalBytes / 8 = 1 KiB: sixteen 100-byte files fill eight arenas of
+        // two 512 B slots; a 3,000-byte file needs a 4 KiB arena, so four small arenas must go.
+        for (var i = 0; i < 16; i++)
+        {
+            _root.WriteRandom($"small/{i}.txt", 100, seed: i);
+        }
+
+        var big = File.ReadAllBytes(_root.WriteRandom("big.bin", 3000, seed: 99));
+        await using var host = await StartAsync(HostKind.TestServer, c =>
+        {
+            c.MaxFileBytes = 4096;
+            c.MaxTotalBytes = 8192;
+        });
+        using var metrics = new MetricsCollector(host.Services.GetRequiredService<IMeterFactory>());
+        var cache = CacheOf(host);
+        var ct = TestContext.Current.CancellationToken;
+        for (var i = 0; i < 16; i++)
+        {
+            await host.Client.GetByteArrayAsync($"/small/{i}.txt", ct);
+        }
+
+        Assert.Equal(8, cache.Arenas.ArenaCount);
+        Assert.Equal(8192, cache.ReservedBytes);
+
+        // Files 0-7 (arenas 1-4) hit again: arenas 5-8 are the least recently hit.
+        for (var i = 0; i < 8; i++)
+        {
+            await host.Client.GetByteArrayAsync($"/small/{i}.txt", ct);
+        }
+
+        Assert.Equal(big, await host.Client.GetByteArrayAsync("/big.bin", ct));
+        Assert.Equal(big, await host.Client.GetByteArrayAsync("/big.bin", ct));
+
+        Assert.Equal(17, metrics.Total("zerocopy.cache.admissions"));
+        Assert.Equal(8, metrics.Total("zerocopy.cache.evictions"));
+        Assert.Equal(new[] { "/big.bin" }.Concat(Enumerable.Range(0, 8).Select(i => $"/small/{i}.txt")).Order(), cache.Entries().Select(e => e.FilePath).Order());
+        Assert.Equal(4096 + (4 * 1024), cache.ReservedBytes);
+        ArenaProbe.AssertMappingsAreTheArenas(cache, 8192);
     }
 
     /// <summary>

@@ -185,4 +185,27 @@ public sealed class ArenaStoreTests
         Assert.Equal(4096, store.ReservedBytes);
         big.Free();
     }
+
+    [Fact]
+    public void A_lent_slot_is_punched_out_before_reuse_and_an_unlent_one_keeps_its_pages()
+    {
+        using var store = new ArenaStore(_name, 1 << 16, 256L << 20);
+        Assert.False(ArenaStore.CanLend(store.TryTake(100)!.Arena));
+        var page = Environment.SystemPageSize;
+        var lent = store.TryTake(page)!;
+        Assert.True(ArenaStore.CanLend(lent.Arena));
+        lent.Arena.Span(lent.Index, page).Fill(0xAB);
+        lent.Lent = true;
+        lent.Free();
+        var reused = store.TryTake(page)!;
+        Assert.Equal(lent.Index, reused.Index);
+        Assert.True(reused.Content.IndexOfAnyExcept((byte)0) < 0, "the lent slot's old bytes are still in the file");
+
+        reused.Arena.Span(reused.Index, page).Fill(0xCD);
+        reused.Free();
+        var again = store.TryTake(page)!;
+        Assert.Equal(reused.Index, again.Index);
+        Assert.True(again.Content.IndexOfAnyExcept((byte)0xCD) < 0, "an unlent slot was punched");
+        again.Free();
+    }
 }

@@ -67,7 +67,7 @@ public class CacheHitBenchmarks
         var entry = _cache.TryGet(new CacheKey(TempRoot.FilePath, 0)) ?? throw new InvalidOperationException("miss");
         try
         {
-            _pipe.Writer.Write(entry.Snapshot!.Span);
+            _pipe.Writer.Write(((ZeroCopy.AspNetCore.Files.IHeldFile)entry).Content);
             await _pipe.Writer.FlushAsync();
             var read = await _pipe.Reader.ReadAsync();
             var length = read.Buffer.Length;

@@ -2,8 +2,8 @@ namespace ZeroCopy.AspNetCore;
 
 /// <summary>
 /// The hot-file cache (configuration section <c>ZeroCopyStaticFiles:Cache</c>): small hot files are
-/// served from sealed in-memory snapshots, other hot files from descriptors kept open, so a hit makes
-/// no open or stat.
+/// served from copies in slots of sealed memfd arenas, other hot files from descriptors kept open, so
+/// a hit makes no open or stat.
 /// </summary>
 public sealed class ZeroCopyCacheOptions
 {
@@ -11,15 +11,21 @@ public sealed class ZeroCopyCacheOptions
     /// <remarks>Defaults to <see langword="true"/>.</remarks>
     public bool Enabled { get; set; } = true;
 
-    /// <summary>Files up to this size are copied into a sealed memfd snapshot; larger ones keep an open descriptor.</summary>
+    /// <summary>
+    /// Files up to this size are copied into a slot of a memory arena (size classes: powers of two
+    /// from 512 B up to this size rounded up to a power of two); larger ones keep an open descriptor.
+    /// </summary>
     /// <remarks>Defaults to 1 MiB.</remarks>
     public long MaxFileBytes { get; set; } = 1024 * 1024;
 
-    /// <summary>Upper bound of the bytes held in snapshots, per middleware.</summary>
+    /// <summary>
+    /// Upper bound of the bytes of memory arenas reserved, slots used or free, per middleware (a slot
+    /// is under twice its file's size above 256 B, and 512 B below).
+    /// </summary>
     /// <remarks>Defaults to 256 MiB.</remarks>
     public long MaxTotalBytes { get; set; } = 256L * 1024 * 1024;
 
-    /// <summary>Upper bound of cached files (snapshots and open descriptors), per middleware.</summary>
+    /// <summary>Upper bound of cached files (copies and open descriptors), per middleware.</summary>
     /// <remarks>Defaults to 10,000.</remarks>
     public int MaxEntries { get; set; } = 10_000;
 
@@ -33,11 +39,10 @@ public sealed class ZeroCopyCacheOptions
 
     /// <summary>
     /// Paces admissions by misses: each request served from disk earns a credit, an admission costs
-    /// this many, and 64 admissions' worth of credit is available after a quiet spell. A snapshot
-    /// costs several misses' worth of CPU (memfd_create, copy, seal, mmap), so a flood of distinct
-    /// files (a crawler, a cold start over thousands of files) is served from disk at the uncached
-    /// rate instead of paying for snapshots it will rarely hit; a file that keeps being asked for is
-    /// admitted by its own misses. 0 admits every file on its <see cref="MinHits"/>-th request.
+    /// this many, and 64 admissions' worth of credit is available after a quiet spell, so a flood of
+    /// distinct files (a crawler, a cold start over thousands of files) is served from disk at the
+    /// uncached rate instead of paying for copies it will rarely hit; a file that keeps being asked
+    /// for is admitted by its own misses. 0 admits every file on its <see cref="MinHits"/>-th request.
     /// </summary>
     /// <remarks>Defaults to 32.</remarks>
     public int MissesPerAdmission { get; set; } = 32;

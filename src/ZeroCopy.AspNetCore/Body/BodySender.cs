@@ -69,7 +69,10 @@ internal sealed class BodySender
         }
 
         // A sealed copy cannot change; a file on disk is re-checked after every transfer.
-        var source = new RegionSource(file.Handle, file.HasContent ? null : file.Version.Identity, file.HasContent, file.Version.PhysicalPath, logPath);
+        var source = new RegionSource(file.Handle, file.HasContent ? null : file.Version.Identity, file.HasContent, file.Version.PhysicalPath, logPath)
+        {
+            Copy = file.HasContent ? file : null,
+        };
         try
         {
             if (await TrySendRegionAsync(context, source, offset, count, policy, part, context.RequestAborted))
@@ -175,7 +178,14 @@ internal sealed class BodySender
     /// <param name="SealedCopy">The bytes are the cache's immutable copy (counted as hot-cache).</param>
     /// <param name="PhysicalPath">The file's path, for the transport's logs.</param>
     /// <param name="LogPath">The path the fallback log names.</param>
-    private readonly record struct RegionSource(Microsoft.Win32.SafeHandles.SafeFileHandle? Handle, FileStatus? Identity, bool SealedCopy, string? PhysicalPath, string LogPath);
+    private readonly record struct RegionSource(Microsoft.Win32.SafeHandles.SafeFileHandle? Handle, FileStatus? Identity, bool SealedCopy, string? PhysicalPath, string LogPath)
+    {
+        /// <summary>
+        /// The cache's copy (its bytes are in <see cref="Handle"/> from <see cref="ResolvedFile.ContentOffset"/>),
+        /// or null for a file on disk.
+        /// </summary>
+        public ResolvedFile? Copy { get; init; }
+    }
 
     /// <returns>True when the transport took the body; false (the reason counted) when it cannot.</returns>
     private async ValueTask<bool> TrySendRegionAsync(HttpContext context, RegionSource source, long offset, long count, BodyPolicy policy, bool part, CancellationToken cancellationToken)
@@ -195,7 +205,18 @@ internal sealed class BodySender
             else
             {
                 var observer = source.SealedCopy ? (part ? _copyBytes : _copyResponse) : (part ? _fileBytes : _fileResponse);
-                if (await RegionBodyWriter.TrySendAsync(context, connection!, handle, offset, count, policy.Mode, observer, source.PhysicalPath, source.Identity, cancellationToken))
+
+                // A copy's slot is reused once its entry's last reference is gone, and the transport
+                // may still be sending the region after this request ended: the region holds a
+                // reference of its own until it is done.
+                var lease = source.Copy?.Hold();
+                if (source.Copy is not null && lease is null)
+                {
+                    return false;
+                }
+
+                var start = (source.Copy?.ContentOffset ?? 0) + offset;
+                if (await RegionBodyWriter.TrySendAsync(context, connection!, handle, start, count, policy.Mode, observer, source.PhysicalPath, source.Identity, lease, cancellationToken))
                 {
                     return true;
                 }

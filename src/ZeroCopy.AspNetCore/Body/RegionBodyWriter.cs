@@ -21,7 +21,9 @@ internal static class RegionBodyWriter
     /// when the connection has already ended (nothing could be sent either way). The region holds a
     /// reference on <paramref name="source"/> until the transport is done with it (which may be
     /// after the request completed), so the caller may dispose its handle whenever it likes: the
-    /// descriptor is closed when the last of the two lets go.
+    /// descriptor is closed when the last of the two lets go. <paramref name="lease"/> (a reference
+    /// keeping the bytes at the region unchanged, or null) is disposed with the region, or before
+    /// returning when no region was created.
     /// </summary>
     public static async ValueTask<bool> TrySendAsync(
         HttpContext context,
@@ -33,52 +35,67 @@ internal static class RegionBodyWriter
         IFileRegionObserver observer,
         string? path,
         FileStatus? identity,
+        IDisposable? lease,
         CancellationToken cancellationToken)
     {
         var response = context.Response;
         var writer = response.BodyWriter;
 
-        // A region must see Kestrel's memory directly: Kestrel's ConcurrentPipeWriter
-        // buffers (and later copies) whatever is advanced while one of its flushes is pending, so
-        // a region may only start while it passes writes straight through to the transport.
-        await response.StartAsync(cancellationToken);
-
-        // One flush for headers and body: if every byte Kestrel wrote and has not flushed (the
-        // headers StartAsync just wrote) sits unflushed in the transport's own writer, Kestrel's
-        // writer passed them straight through, so it has no flush pending and nothing buffered;
-        // it stays so until the next flush, which comes after the region. The send loop then finds
-        // the region queued right behind the headers: one wake-up instead of two, and the headers
-        // can be held back for the file bytes (MSG_MORE).
-        var unflushed = writer.CanGetUnflushedBytes ? writer.UnflushedBytes : -1;
-        if (unflushed <= 0 || unflushed != connection.Output.UnflushedBytes || connection.IsClosed)
+        // The lease passes to the region once the region exists; until then it is this method's to end.
+        FileRegion region;
+        long unflushed;
+        var handedOver = false;
+        try
         {
-            // Otherwise every byte before the region leaves Kestrel first (and a flush is how
-            // Kestrel learns that the connection is gone: a response that ends short of its
-            // Content-Length on a connection Kestrel still believes open is logged as an error).
-            var flushed = await writer.FlushAsync(cancellationToken);
-            if (flushed.IsCompleted || flushed.IsCanceled || connection.IsClosed)
+            // A region must see Kestrel's memory directly: Kestrel's ConcurrentPipeWriter
+            // buffers (and later copies) whatever is advanced while one of its flushes is pending, so
+            // a region may only start while it passes writes straight through to the transport.
+            await response.StartAsync(cancellationToken);
+
+            // One flush for headers and body: if every byte Kestrel wrote and has not flushed (the
+            // headers StartAsync just wrote) sits unflushed in the transport's own writer, Kestrel's
+            // writer passed them straight through, so it has no flush pending and nothing buffered;
+            // it stays so until the next flush, which comes after the region. The send loop then finds
+            // the region queued right behind the headers: one wake-up instead of two, and the headers
+            // can be held back for the file bytes (MSG_MORE).
+            unflushed = writer.CanGetUnflushedBytes ? writer.UnflushedBytes : -1;
+            if (unflushed <= 0 || unflushed != connection.Output.UnflushedBytes || connection.IsClosed)
             {
-                // The client is gone (or the app aborted): Kestrel drops whatever would follow.
-                return true;
+                // Otherwise every byte before the region leaves Kestrel first (and a flush is how
+                // Kestrel learns that the connection is gone: a response that ends short of its
+                // Content-Length on a connection Kestrel still believes open is logged as an error).
+                var flushed = await writer.FlushAsync(cancellationToken);
+                if (flushed.IsCompleted || flushed.IsCanceled || connection.IsClosed)
+                {
+                    // The client is gone (or the app aborted): Kestrel drops whatever would follow.
+                    return true;
+                }
+
+                if (writer.CanGetUnflushedBytes && writer.UnflushedBytes != 0)
+                {
+                    return false;
+                }
+
+                unflushed = 0;
             }
 
-            if (writer.CanGetUnflushedBytes && writer.UnflushedBytes != 0)
+            var rate = context.Features.Get<IHttpMinResponseDataRateFeature>()?.MinDataRate;
+            try
+            {
+                region = new FileRegion(source, offset, count, mode, rate, path) { Observer = observer, Identity = identity, Lease = lease };
+                handedOver = true;
+            }
+            catch (ObjectDisposedException)
             {
                 return false;
             }
-
-            unflushed = 0;
         }
-
-        var rate = context.Features.Get<IHttpMinResponseDataRateFeature>()?.MinDataRate;
-        FileRegion region;
-        try
+        finally
         {
-            region = new FileRegion(source, offset, count, mode, rate, path) { Observer = observer, Identity = identity };
-        }
-        catch (ObjectDisposedException)
-        {
-            return false;
+            if (!handedOver)
+            {
+                lease?.Dispose();
+            }
         }
 
         try

@@ -1,3 +1,4 @@
+using System.Buffers;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Win32.SafeHandles;
@@ -42,7 +43,15 @@ internal static class StreamBodySender
         var result = default(CopyResult);
         try
         {
-            if (file.Handle is { } handle)
+            if (file.HasContent)
+            {
+                // The cache's immutable copy, from memory (its descriptor is the arena's memfd, in
+                // which the copy starts at ContentOffset, not at 0).
+                context.Response.BodyWriter.Write(file.Content.Slice(checked((int)offset), checked((int)count)));
+                result = new CopyResult(count, FileEnded: false);
+                await context.Response.BodyWriter.FlushAsync(cancel);
+            }
+            else if (file.Handle is { } handle)
             {
                 result = await CopyAsync(context, new HandleReader(handle, file.Version), offset, count, cancel);
             }

@@ -9,22 +9,33 @@ namespace ZeroCopy.AspNetCore.Caching;
 internal readonly record struct CacheKey(string Path, byte Variant);
 
 /// <summary>
-/// A cached file version: its snapshot or its open descriptor. Reference counted: the cache holds
-/// one reference, each request using it another; the descriptor and the snapshot are released when
-/// the last one goes, so a replaced or evicted entry stays valid for responses in flight.
+/// A cached file version: its in-memory copy (an arena slot; none for a 0-byte file) or its open
+/// descriptor. Reference counted: the cache holds one reference, each request using it (and each
+/// transport region sending from its slot) another; the slot is freed, or the descriptor closed,
+/// when the last one goes, so a replaced or evicted entry stays valid and unchanged for responses
+/// in flight.
 /// </summary>
 internal sealed class CacheEntry : IHeldFile
 {
     private int _references = 1;
     private int _revalidating;
 
-    public CacheEntry(CacheKey key, string filePath, FileVersion version, SafeFileHandle? handle, MemfdSnapshot? snapshot, IChangeToken? changeToken, long now)
+    /// <param name="key">Path and representation.</param>
+    /// <param name="filePath">The path below the root.</param>
+    /// <param name="version">The version the bytes are.</param>
+    /// <param name="handle">The file's own descriptor (owned), the slot's arena memfd (not owned), or null.</param>
+    /// <param name="copy">The in-memory copy: an arena slot, or null for a 0-byte copy or a descriptor entry.</param>
+    /// <param name="isCopy">True for an in-memory copy (with or without a slot).</param>
+    /// <param name="changeToken">The provider's token for the file.</param>
+    /// <param name="now">Stopwatch timestamp of the validation.</param>
+    public CacheEntry(CacheKey key, string filePath, FileVersion version, SafeFileHandle? handle, ArenaSlot? copy, bool isCopy, IChangeToken? changeToken, long now)
     {
         Key = key;
         FilePath = filePath;
         Version = version;
         Handle = handle;
-        Snapshot = snapshot;
+        Slot = copy;
+        IsCopy = isCopy;
         ChangeToken = changeToken;
         ValidatedAt = now;
         LastAccess = now;
@@ -37,14 +48,19 @@ internal sealed class CacheEntry : IHeldFile
 
     public FileVersion Version { get; }
 
-    /// <summary>Open descriptor of the file (entries without a snapshot), or the snapshot's memfd.</summary>
+    /// <summary>Open descriptor of the file (entries without a copy), or the memfd of the slot's arena.</summary>
     public SafeFileHandle? Handle { get; }
 
-    public MemfdSnapshot? Snapshot { get; }
+    /// <summary>True when the entry is an in-memory copy (a slot, or nothing for a 0-byte file).</summary>
+    public bool IsCopy { get; }
+
+    /// <summary>The slot holding the copy; null for a descriptor entry and a 0-byte copy.</summary>
+    public ArenaSlot? Slot { get; }
 
     public IChangeToken? ChangeToken { get; set; }
 
-    public long SnapshotBytes => Snapshot is { } snapshot && LinuxOnly.IsSupported ? snapshot.Length : 0;
+    /// <summary>Payload bytes of the copy (the file's length), 0 for a descriptor entry.</summary>
+    public long SnapshotBytes => LinuxOnly.IsSupported && Slot is { } slot ? slot.Length : 0;
 
     /// <summary>
     /// The file's absolute path, NUL-terminated UTF-8, for the one-statx revalidation (created on
@@ -61,9 +77,11 @@ internal sealed class CacheEntry : IHeldFile
     /// </summary>
     public int Siblings { get; set; }
 
-    bool IHeldFile.HasContent => Snapshot is not null;
+    bool IHeldFile.HasContent => IsCopy;
 
-    ReadOnlySpan<byte> IHeldFile.Content => Snapshot is { } snapshot && LinuxOnly.IsSupported ? snapshot.Span : default;
+    ReadOnlySpan<byte> IHeldFile.Content => LinuxOnly.IsSupported && Slot is { } slot ? slot.Content : default;
+
+    long IHeldFile.ContentOffset => LinuxOnly.IsSupported && Slot is { } slot ? slot.Offset : 0;
 
     int? IHeldFile.KnownSiblings => Key.Variant == 0 ? Siblings : null;
 
@@ -94,12 +112,13 @@ internal sealed class CacheEntry : IHeldFile
     {
         if (Interlocked.Decrement(ref _references) == 0)
         {
-            // The snapshot owns its memfd; a plain entry owns the file's descriptor.
-            if (Snapshot is { } snapshot)
+            // Nothing refers to the copy any more: its slot may take the next admission's bytes.
+            // The arena owns its memfd; a plain entry owns the file's descriptor.
+            if (IsCopy)
             {
                 if (LinuxOnly.IsSupported)
                 {
-                    snapshot.Dispose();
+                    Slot?.Free();
                 }
             }
             else

@@ -26,11 +26,13 @@ namespace ZeroCopy.AspNetCore.Caching;
 /// </para>
 /// <para>
 /// Eviction runs under a lock only when a limit is exceeded and removes the least recently used
-/// entries down to 90 % of the limits, so its cost is amortised over many admissions.
+/// entries down to 90 % of the limits, so its cost is amortised over many admissions; and when a
+/// size class has no free slot and no room for another arena (<see cref="MakeRoom"/>). Evicting
+/// frees a slot (no munmap) once the entry's last reference is gone.
 /// </para>
 /// </remarks>
 [SupportedOSPlatform("linux")]
-internal sealed class FileCache : ICacheStatistics, IDisposable
+internal sealed partial class FileCache : ICacheStatistics, IDisposable
 {
     private static int s_lastId;
 
@@ -45,6 +47,7 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
     private readonly ZeroCopyMetrics _metrics;
     private readonly long _revalidateTicks;
     private readonly string _memfdName;
+    private readonly ArenaStore _arenas;
     private readonly string[] _siblingSuffixes;
     private long _snapshotBytes;
     private int _snapshotCount;
@@ -65,7 +68,7 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
     /// <param name="root">Opens and re-checks files below the root.</param>
     /// <param name="provider">The site's provider, for change tokens and file infos.</param>
     /// <param name="etags">Describes new versions found by revalidation.</param>
-    /// <param name="keepDescriptorFrom">Snapshots of at least this many bytes keep their memfd for sendfile.</param>
+    /// <param name="keepDescriptorFrom">Copies of at least this many bytes expose their arena's memfd for sendfile.</param>
     /// <param name="metrics">Counts hits, misses, admissions and evictions.</param>
     /// <param name="siblingSuffixes">Suffixes of the precompressed siblings, in the site's order (empty when off).</param>
     public FileCache(ZeroCopyCacheOptions options, RootDirectory root, IFileProvider provider, ETagFactory etags, long keepDescriptorFrom, ZeroCopyMetrics metrics, string[]? siblingSuffixes = null)
@@ -81,19 +84,31 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
         _revalidateTicks = (long)(options.RevalidateAfter.TotalSeconds * Stopwatch.Frequency);
         Id = Interlocked.Increment(ref s_lastId);
         _memfdName = "zerocopy-cache-" + Id.ToString(CultureInfo.InvariantCulture);
+        _arenas = new ArenaStore(_memfdName, options.MaxFileBytes, options.MaxTotalBytes);
         metrics.TrackCache(this);
     }
 
     public int Id { get; }
 
-    /// <summary>The name every memfd of this cache carries (visible in /proc/PID/maps).</summary>
+    /// <summary>The name every arena memfd of this cache carries (visible in /proc/PID/maps).</summary>
     public string MemfdName => _memfdName;
 
     public int Count => Volatile.Read(ref _entryCount);
 
+    /// <summary>Entries that are in-memory copies (one slot each, none for a 0-byte file).</summary>
     public int SnapshotCount => Volatile.Read(ref _snapshotCount);
 
+    /// <summary>Payload bytes of the copies: the cached files' lengths.</summary>
     public long SnapshotBytes => Interlocked.Read(ref _snapshotBytes);
+
+    /// <summary>Bytes of the arenas alive, slots used or free; at most MaxTotalBytes.</summary>
+    public long ReservedBytes => _arenas.ReservedBytes;
+
+    /// <summary>The arenas: their count is the number of this cache's memfd mappings.</summary>
+    internal ArenaStore Arenas => _arenas;
+
+    /// <summary>The entries now (tests check where their slots lie).</summary>
+    internal CacheEntry[] Entries() => [.. _entries.Values];
 
     /// <summary>A fresh entry with a reference taken for the caller, or null (a miss).</summary>
     /// <param name="key">Path and representation.</param>
@@ -193,9 +208,9 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
 
     /// <summary>
     /// MinHits, or <see cref="PressureFactor"/> × MinHits when admitting would bring the cache
-    /// within 10 % of a limit. Near a limit every admission soon costs an eviction (and an munmap,
-    /// whose TLB shootdown interrupts every core); a workload of more distinct files than the cache
-    /// holds would otherwise keep replacing entries that are never hit again (figures in
+    /// within 10 % of a limit. Near a limit every admission soon costs an eviction; a workload of
+    /// more distinct files than the cache holds would otherwise keep replacing entries that are
+    /// never hit again (figures, measured with one mapping per entry, in
     /// docs/performance/findings-2026-12.md, "Admission near the limits").
     /// </summary>
     private int RequiredHits(long length)
@@ -212,10 +227,10 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
 
     /// <summary>
     /// Admissions that can happen back to back (a deploy, a new page's assets) before pacing by
-    /// misses (<c>Cache:MissesPerAdmission</c>) sets in. Why pace at all: copying a file into a
-    /// sealed, mapped memfd costs several misses' worth of CPU (memfd_create, sendfile, two fcntl,
-    /// mmap with its page-table work, close); unpaced admission of a wide working set costs more
-    /// than it saves (docs/performance/findings-2026-12.md, "Admission near the limits").
+    /// misses (<c>Cache:MissesPerAdmission</c>) sets in. An admission into a free arena slot costs
+    /// a pread of the file into the slot and an fstat on top of the miss; the pacing and its default
+    /// were measured when each admission also cost memfd_create, two fcntl, mmap and a later munmap
+    /// (docs/performance/findings-2026-12.md, "Admission near the limits").
     /// </summary>
     internal const int AdmissionBurst = 64;
 
@@ -227,15 +242,35 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
     {
         var token = Watch(filePath);
         CacheEntry? entry;
-        if (version.Length <= _options.MaxFileBytes)
+        if (version.Length == 0)
         {
-            var snapshot = MemfdSnapshot.TryCreate(handle, identity, _memfdName, keepDescriptor: version.Length >= _keepDescriptorFrom && version.Length > 0);
-            entry = snapshot is null ? null : new CacheEntry(key, filePath, version, snapshot.Descriptor, snapshot, token, now);
+            // Nothing to copy: an empty copy needs no slot.
+            entry = new CacheEntry(key, filePath, version, null, null, isCopy: true, token, now);
+        }
+        else if (version.Length <= _arenas.MaxPayload)
+        {
+            var slot = TakeSlot(version.Length);
+            if (slot is null)
+            {
+                return null;
+            }
+
+            if (!slot.TryFill(handle, identity))
+            {
+                slot.Free();
+                return null;
+            }
+
+            // The memfd is exposed only for whole-page slots: they may go to a socket by page
+            // reference, and must then leave the file before reuse (ArenaSlot.Lent).
+            var descriptor = version.Length >= _keepDescriptorFrom && ArenaStore.CanLend(slot.Arena) ? slot.Arena.Memfd : null;
+            slot.Lent = descriptor is not null;
+            entry = new CacheEntry(key, filePath, version, descriptor, slot, isCopy: true, token, now);
         }
         else
         {
             var copy = Interop.Duplicate(handle, out _);
-            entry = copy.IsInvalid ? null : new CacheEntry(key, filePath, version, copy, null, token, now);
+            entry = copy.IsInvalid ? null : new CacheEntry(key, filePath, version, copy, null, isCopy: false, token, now);
         }
 
         if (entry is not null && key.Variant == 0)
@@ -366,76 +401,6 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
         }
     }
 
-    private void EnforceLimits()
-    {
-        if (Count <= _options.MaxEntries && SnapshotBytes <= _options.MaxTotalBytes)
-        {
-            return;
-        }
-
-        lock (_evictionLock)
-        {
-            var entries = _entries.Values.ToArray();
-            if (entries.Length <= _options.MaxEntries && SnapshotBytes <= _options.MaxTotalBytes)
-            {
-                return;
-            }
-
-            Array.Sort(entries, static (a, b) => a.LastAccess.CompareTo(b.LastAccess));
-            var targetEntries = (int)(_options.MaxEntries * 0.9);
-            var targetBytes = (long)(_options.MaxTotalBytes * 0.9);
-            var count = entries.Length;
-            foreach (var entry in entries)
-            {
-                if (count <= targetEntries && SnapshotBytes <= targetBytes)
-                {
-                    break;
-                }
-
-                if (Remove(entry))
-                {
-                    _metrics.CacheEviction();
-                    count--;
-                }
-            }
-        }
-    }
-
-    /// <returns>True when this call removed the entry.</returns>
-    private bool Remove(CacheEntry entry)
-    {
-        if (!_entries.TryRemove(new KeyValuePair<CacheKey, CacheEntry>(entry.Key, entry)))
-        {
-            return false;
-        }
-
-        Removed(entry);
-        entry.Release();
-        return true;
-    }
-
-    private void Added(CacheEntry entry)
-    {
-        Interlocked.Increment(ref _entryCount);
-        if (entry.Snapshot is not null)
-        {
-            Interlocked.Add(ref _snapshotBytes, entry.SnapshotBytes);
-            Interlocked.Increment(ref _snapshotCount);
-        }
-    }
-
-    private void Removed(CacheEntry entry)
-    {
-        Interlocked.Decrement(ref _entryCount);
-        if (entry.Snapshot is not null)
-        {
-            Interlocked.Add(ref _snapshotBytes, -entry.SnapshotBytes);
-            Interlocked.Decrement(ref _snapshotCount);
-        }
-    }
-
-    private static void Discard(CacheEntry entry) => entry.Release();
-
     public void Dispose()
     {
         _disposed = true;
@@ -446,5 +411,8 @@ internal sealed class FileCache : ICacheStatistics, IDisposable
         }
 
         _requests.Clear();
+
+        // Arenas whose slots responses still hold are unmapped when those let go.
+        _arenas.Dispose();
     }
 }

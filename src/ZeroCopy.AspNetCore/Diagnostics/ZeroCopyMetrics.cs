@@ -52,7 +52,8 @@ internal sealed class ZeroCopyMetrics : IDisposable
         _cacheMisses = _meter.CreateCounter<long>("zerocopy.cache.misses", unit: "{request}", description: "Requests the hot-file cache could not serve.");
         _cacheAdmissions = _meter.CreateCounter<long>("zerocopy.cache.admissions", unit: "{file}", description: "File versions added to the hot-file cache.");
         _cacheEvictions = _meter.CreateCounter<long>("zerocopy.cache.evictions", unit: "{file}", description: "Files evicted from the hot-file cache to stay within its limits.");
-        _meter.CreateObservableGauge("zerocopy.cache.bytes", () => SumCaches(static c => c.SnapshotBytes), unit: "By", description: "Bytes held in hot-file cache snapshots.");
+        _meter.CreateObservableGauge("zerocopy.cache.bytes", () => SumCaches(static c => c.SnapshotBytes), unit: "By", description: "Bytes of the files held in hot-file cache slots.");
+        _meter.CreateObservableGauge("zerocopy.cache.reserved.bytes", () => SumCaches(static c => c.ReservedBytes), unit: "By", description: "Bytes of the hot-file cache's memory arenas, slots used or free (bounded by Cache:MaxTotalBytes).");
         _meter.CreateObservableGauge("zerocopy.cache.entries", () => SumCaches(static c => c.Count), unit: "{file}", description: "Files in the hot-file cache.");
     }
 

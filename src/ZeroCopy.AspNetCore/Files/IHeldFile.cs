@@ -10,7 +10,10 @@ internal interface IHeldFile
 {
     FileVersion Version { get; }
 
-    /// <summary>A descriptor to send from (the file's, or the sealed copy's memfd), or null.</summary>
+    /// <summary>
+    /// A descriptor to send from (the file's, or the memfd holding the in-memory copy at
+    /// <see cref="ContentOffset"/>), or null.
+    /// </summary>
     SafeFileHandle? Handle { get; }
 
     /// <summary>True when the bytes are an immutable in-memory copy (<see cref="Content"/>).</summary>
@@ -19,8 +22,14 @@ internal interface IHeldFile
     /// <summary>The immutable copy of the whole file; empty unless <see cref="HasContent"/>.</summary>
     ReadOnlySpan<byte> Content { get; }
 
+    /// <summary>Where byte 0 of <see cref="Content"/> is in <see cref="Handle"/> (0 for the file's own descriptor).</summary>
+    long ContentOffset { get; }
+
     /// <summary>Which precompressed siblings existed at the last validation (bit i: the i-th configured encoding); null when unknown or for a sibling itself.</summary>
     int? KnownSiblings { get; }
+
+    /// <summary>Takes one more reference (false when the last one is already gone).</summary>
+    bool TryAcquire();
 
     /// <summary>Gives the caller's reference back.</summary>
     void Release();

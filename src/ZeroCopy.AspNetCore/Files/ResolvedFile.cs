@@ -27,6 +27,7 @@ internal sealed class ResolvedFile : IDisposable
         _held = held;
         Handle = held.Handle;
         HasContent = held.HasContent;
+        ContentOffset = held.ContentOffset;
         KnownSiblings = held.KnownSiblings;
     }
 
@@ -44,9 +45,27 @@ internal sealed class ResolvedFile : IDisposable
     /// <summary>The sealed copy of the whole file, valid until <see cref="Dispose"/>; empty unless <see cref="HasContent"/>.</summary>
     public ReadOnlySpan<byte> Content => _held is { } held ? held.Content : default;
 
+    /// <inheritdoc cref="IHeldFile.ContentOffset"/>
+    public long ContentOffset { get; }
+
+    /// <summary>
+    /// One more reference on the held file, for a consumer that may outlive this request (a transport
+    /// region sending from <see cref="Handle"/> at <see cref="ContentOffset"/>): the bytes stay the
+    /// same until it is disposed. Null when nothing is held (a descriptor of this request's own) or
+    /// after <see cref="Dispose"/>.
+    /// </summary>
+    public IDisposable? Hold() => _held is { } held && held.TryAcquire() ? new Reference(held) : null;
+
     public void Dispose()
     {
         _ownedHandle?.Dispose();
         Interlocked.Exchange(ref _held, null)?.Release();
+    }
+
+    private sealed class Reference(IHeldFile held) : IDisposable
+    {
+        private IHeldFile? _held = held;
+
+        public void Dispose() => Interlocked.Exchange(ref _held, null)?.Release();
     }
 }

@@ -3,7 +3,7 @@ using System.Runtime.Versioning;
 
 namespace ZeroCopy.AspNetCore.Native;
 
-/// <summary>A read-only mapping, unmapped when the last reference is released.</summary>
+/// <summary>A mapping of <see cref="Length"/> bytes, unmapped when the last reference is released.</summary>
 [SupportedOSPlatform("linux")]
 internal sealed class SafeMappingHandle : SafeHandle
 {
@@ -18,8 +18,19 @@ internal sealed class SafeMappingHandle : SafeHandle
 
     public override bool IsInvalid => handle == 0;
 
-    /// <summary>The mapped bytes; valid only while a reference is held (DangerousAddRef).</summary>
-    public unsafe ReadOnlySpan<byte> DangerousGetSpan() => new((void*)handle, checked((int)Length));
+    /// <summary>
+    /// <paramref name="length"/> mapped bytes from <paramref name="offset"/>; valid only while the
+    /// mapping lives, which the caller guarantees (the cache: while the slot is referenced).
+    /// </summary>
+    public unsafe Span<byte> DangerousGetSpan(long offset, int length)
+    {
+        if ((ulong)offset > (ulong)Length || (ulong)length > (ulong)(Length - offset))
+        {
+            throw new ArgumentOutOfRangeException(nameof(length));
+        }
+
+        return new((byte*)handle + offset, length);
+    }
 
     protected override bool ReleaseHandle() => Interop.Munmap(handle, (nuint)Length) == 0;
 }

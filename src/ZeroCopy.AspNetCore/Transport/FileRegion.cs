@@ -60,6 +60,13 @@ internal sealed class FileRegion : IDisposable
     /// </summary>
     public Native.FileStatus? Identity { get; init; }
 
+    /// <summary>
+    /// What keeps the bytes of <see cref="File"/> at this region unchanged while the transport may
+    /// still read them (a reference on a cache entry whose arena slot they are); disposed with the
+    /// region, never before the transport is done with it.
+    /// </summary>
+    public IDisposable? Lease { get; init; }
+
     /// <summary>Bytes not sent yet, as last reported by the send loop.</summary>
     public long Remaining { get; private set; }
 
@@ -123,5 +130,6 @@ internal sealed class FileRegion : IDisposable
         // Not sent (the connection died) unless progress released it before.
         _released?.TrySetResult(false);
         File.DangerousRelease();
+        Lease?.Dispose();
     }
 }

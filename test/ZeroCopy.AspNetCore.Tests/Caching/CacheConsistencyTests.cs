@@ -199,9 +199,8 @@ public sealed class CacheConsistencyTests : IDisposable
 
         Assert.True(stale.Count == 0, $"{stale.Count} stale responses, e.g.\n" + string.Join('\n', stale.Take(10)));
 
-        // Memfds: one mapping per live snapshot; none after the host is gone; descriptors back.
-        var memfds = MemfdMappings(cache.MemfdName);
-        Assert.Equal(cache.SnapshotCount, memfds);
+        // Memfds: one mapping per arena, every entry's slot inside one; none after the host is gone; descriptors back.
+        ArenaProbe.AssertMappingsAreTheArenas(cache, new ZeroCopyCacheOptions().MaxTotalBytes);
         await host.DisposeAsync();
         client.Dispose();
         Assert.True(await Poll.UntilAsync(() => MemfdMappings(cache.MemfdName) == 0, TimeSpan.FromSeconds(5)), $"{MemfdMappings(cache.MemfdName)} mappings left");

@@ -30,9 +30,11 @@ public sealed class ZeroCopyCacheOptions
     public int MaxEntries { get; set; } = 10_000;
 
     /// <summary>
-    /// A file is cached on its N-th request (earlier ones are served from disk); on its 4×N-th
-    /// while the cache is within 10 % of <see cref="MaxEntries"/> or <see cref="MaxTotalBytes"/>.
-    /// Admissions are also paced by misses (<see cref="MissesPerAdmission"/>).
+    /// A file up to <see cref="MaxFileBytes"/> is copied into the cache on its N-th request (earlier
+    /// ones are served from disk); on its 4×N-th while the cache is within 10 % of
+    /// <see cref="MaxEntries"/> or <see cref="MaxTotalBytes"/>. Such admissions are also paced by
+    /// misses (<see cref="MissesPerAdmission"/>). A larger file keeps its descriptor from its first
+    /// request, whatever this says.
     /// </summary>
     /// <remarks>Defaults to 2.</remarks>
     public int MinHits { get; set; } = 2;

@@ -18,9 +18,9 @@ namespace ZeroCopy.AspNetCore.Caching;
 /// <remarks>
 /// <para>
 /// Hits are lock-free: a dictionary lookup, a freshness check (a timestamp and a change token) and
-/// a reference count increment. A file is admitted on its <c>MinHits</c>-th request: up to
-/// <c>MaxFileBytes</c> as a sealed memfd snapshot, above as a descriptor kept open (nginx's
-/// open_file_cache). Entries older than <c>RevalidateAfter</c>, or whose file-watcher token fired,
+/// a reference count increment. A file up to <c>MaxFileBytes</c> is admitted on its
+/// <c>MinHits</c>-th request as a copy in an arena slot; a larger one on its first request as a
+/// descriptor kept open with its metadata (nginx's open_file_cache, min_uses 1). Entries older than <c>RevalidateAfter</c>, or whose file-watcher token fired,
 /// are checked against the file (openat2 + fstat: inode, device, size, mtime); a changed file gets
 /// a new entry, a vanished one none.
 /// </para>
@@ -148,14 +148,22 @@ internal sealed partial class FileCache : ICacheStatistics, IDisposable
 
     /// <summary>
     /// A request that missed opened the file: count it, and admit the file on its MinHits-th
-    /// request. Returns the new entry with a reference taken for the caller, or null. The caller's
-    /// descriptor stays the caller's.
+    /// request (a file above MaxFileBytes on its first). Returns the new entry with a reference
+    /// taken for the caller, or null. The caller's descriptor stays the caller's.
     /// </summary>
     public CacheEntry? Offer(in CacheKey key, string filePath, FileVersion version, SafeFileHandle handle)
     {
         if (_disposed || version.Identity is not { } identity)
         {
             return null;
+        }
+
+        // A file above MaxFileBytes is kept as its descriptor and metadata from its first request
+        // (nginx's open_file_cache with min_uses 1): admitting it costs a dup(2), not a copy, so it
+        // is neither counted towards MinHits nor paced.
+        if (version.Length > _options.MaxFileBytes)
+        {
+            return Admit(key, filePath, version, handle, identity);
         }
 
         // Every miss that opened a file earns one credit, up to AdmissionBurst admissions' worth.
@@ -186,7 +194,11 @@ internal sealed partial class FileCache : ICacheStatistics, IDisposable
         }
 
         _requests.Reset(key);
+        return Admit(key, filePath, version, handle, identity);
+    }
 
+    private CacheEntry? Admit(in CacheKey key, string filePath, FileVersion version, SafeFileHandle handle, in FileStatus identity)
+    {
         var entry = Build(key, filePath, version, handle, identity, version.ObservedAt);
         if (entry is null)
         {

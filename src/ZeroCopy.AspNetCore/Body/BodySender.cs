@@ -69,10 +69,9 @@ internal sealed class BodySender
         }
 
         // A sealed copy cannot change; a file on disk is re-checked after every transfer.
-        var source = new RegionSource(file.Handle, file.HasContent ? null : file.Version.Identity, file.HasContent, file.Version.PhysicalPath, logPath)
-        {
-            Copy = file.HasContent ? file : null,
-        };
+        var source = file.HasContent
+            ? new RegionSource(file.Handle, Identity: null, file.Version.PhysicalPath, logPath, Copy: file)
+            : new RegionSource(file.Handle, file.Version.Identity, file.Version.PhysicalPath, logPath, Copy: null);
         try
         {
             if (await TrySendRegionAsync(context, source, offset, count, policy, part, context.RequestAborted))
@@ -133,7 +132,7 @@ internal sealed class BodySender
         ArgumentOutOfRangeException.ThrowIfGreaterThan(length, status.Size - offset, nameof(count));
         cancellationToken.ThrowIfCancellationRequested();
 
-        if (!await TrySendRegionAsync(context, new RegionSource(file, status, SealedCopy: false, path, path), offset, length, policy, part: false, cancellationToken))
+        if (!await TrySendRegionAsync(context, new RegionSource(file, status, path, path, Copy: null), offset, length, policy, part: false, cancellationToken))
         {
             await inner.SendFileAsync(path, offset, count, cancellationToken);
         }
@@ -175,16 +174,15 @@ internal sealed class BodySender
 
     /// <param name="Handle">The descriptor to send from (the file's or the sealed copy's memfd); null: none.</param>
     /// <param name="Identity">What fstat said when the headers were computed; null for a sealed copy.</param>
-    /// <param name="SealedCopy">The bytes are the cache's immutable copy (counted as hot-cache).</param>
     /// <param name="PhysicalPath">The file's path, for the transport's logs.</param>
     /// <param name="LogPath">The path the fallback log names.</param>
-    private readonly record struct RegionSource(Microsoft.Win32.SafeHandles.SafeFileHandle? Handle, FileStatus? Identity, bool SealedCopy, string? PhysicalPath, string LogPath)
+    /// <param name="Copy">
+    /// The cache's sealed copy (its bytes are in <see cref="Handle"/> from
+    /// <see cref="ResolvedFile.ContentOffset"/>; counted as hot-cache), or null for a file on disk.
+    /// </param>
+    private readonly record struct RegionSource(Microsoft.Win32.SafeHandles.SafeFileHandle? Handle, FileStatus? Identity, string? PhysicalPath, string LogPath, ResolvedFile? Copy)
     {
-        /// <summary>
-        /// The cache's copy (its bytes are in <see cref="Handle"/> from <see cref="ResolvedFile.ContentOffset"/>),
-        /// or null for a file on disk.
-        /// </summary>
-        public ResolvedFile? Copy { get; init; }
+        public bool SealedCopy => Copy is not null;
     }
 
     /// <returns>True when the transport took the body; false (the reason counted) when it cannot.</returns>

@@ -19,6 +19,8 @@ internal sealed class CacheEntry : IHeldFile
 {
     private int _references = 1;
     private int _revalidating;
+    private int _frequency;
+    private int _epoch;
 
     /// <param name="key">Path and representation.</param>
     /// <param name="filePath">The path below the root.</param>
@@ -90,6 +92,38 @@ internal sealed class CacheEntry : IHeldFile
 
     /// <summary>Stopwatch timestamp of the last hit, for eviction.</summary>
     public long LastAccess { get; set; }
+
+    /// <summary>
+    /// The entry's request frequency at <paramref name="epoch"/> (<see cref="RequestCounter.Epoch"/>):
+    /// the estimate it was admitted with plus its hits, halved at every epoch since, like the
+    /// sketch's counts. Eviction compares it with a candidate's estimate.
+    /// </summary>
+    public int Frequency(int epoch)
+    {
+        var age = epoch - Volatile.Read(ref _epoch);
+        return age <= 0 ? Volatile.Read(ref _frequency) : age >= 31 ? 0 : Volatile.Read(ref _frequency) >> age;
+    }
+
+    /// <summary>Sets the frequency the entry starts with (the candidate's estimate at admission).</summary>
+    public void StartFrequency(int frequency, int epoch)
+    {
+        _frequency = Math.Min(frequency, MaxFrequency);
+        _epoch = epoch;
+    }
+
+    /// <summary>
+    /// Counts a hit. Plain reads and writes: two hits racing may count once, which an estimate
+    /// tolerates, and a hit costs no interlocked operation beyond the reference count's.
+    /// </summary>
+    public void CountHit(int epoch)
+    {
+        var frequency = Frequency(epoch);
+        _frequency = frequency < MaxFrequency ? frequency + 1 : frequency;
+        _epoch = epoch;
+    }
+
+    /// <summary>Frequencies saturate here (a hot file's count cannot overflow between halvings).</summary>
+    internal const int MaxFrequency = 1 << 24;
 
     public bool TryAcquire()
     {

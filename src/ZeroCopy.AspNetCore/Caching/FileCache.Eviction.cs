@@ -1,21 +1,49 @@
 namespace ZeroCopy.AspNetCore.Caching;
 
-/// <summary>Eviction: by the entry and byte limits, and to find a slot for an admission.</summary>
+/// <summary>
+/// Eviction, frequency-aware: at a limit a candidate displaces only entries requested less often
+/// than itself (TinyLFU's admission rule), the least frequent and then least recently used first.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Frequencies: a candidate's is the sketch's estimate of its misses (<see cref="RequestCounter"/>);
+/// an entry starts with the estimate it was admitted with and counts its hits; all of them halve
+/// together at every aging of the sketch (<see cref="RequestCounter.Epoch"/>). A crawler's files
+/// have an estimate of 1 and every entry at least 1 until an aging, so a sweep of distinct files
+/// displaces nothing, while a file asked for more often than the coldest entry takes its place.
+/// </para>
+/// <para>
+/// Cost: finding victims sorts a snapshot of the entries concerned (O(n log n)) under the eviction
+/// lock, so one sort evicts a batch (a sixteenth of the class, or down to 90 % of MaxEntries), and
+/// a floor (a lower bound of the coldest entry's frequency) refuses candidates that could displace
+/// nothing without sorting. Floors stay lower bounds: hits only raise frequencies, evictions only
+/// remove entries, an admission lowers the floor to the new entry's frequency, and agings halve
+/// floors and frequencies alike.
+/// </para>
+/// </remarks>
 internal sealed partial class FileCache
 {
     /// <summary>
-    /// How many least recently used entries of a class one admission may evict to free a slot of
-    /// that class. An evicted entry still referenced by a response frees its slot only when that
-    /// response ends, so a few may be needed; past this the admission is refused.
+    /// How many entries one admission may evict to free a slot of its class, at least: an evicted
+    /// entry still referenced by a response frees its slot only when that response ends, so a few
+    /// may be needed; past this (or a batch, when larger) the admission is refused.
     /// </summary>
     internal const int MaxEvictionsPerAdmission = 16;
 
-    /// <summary>A slot for <paramref name="length"/> bytes: a free one, a new arena's, or one made free by evicting; null when refused.</summary>
-    private ArenaSlot? TakeSlot(long length)
+    /// <summary>One sort of a full class evicts up to this fraction of its entries (colder than the candidate).</summary>
+    private const int ClassBatchDivisor = 16;
+
+    // Lower bounds of the coldest entry's frequency, packed as (epoch << 32) | frequency: of all
+    // entries, and of each size class's copies.
+    private long _entryFloor;
+    private readonly long[] _classFloors;
+
+    /// <summary>A slot for <paramref name="length"/> bytes: a free one, a new arena's, or one made free by evicting colder entries; null when refused.</summary>
+    private ArenaSlot? TakeSlot(long length, int frequency)
     {
         // The common case: a free slot in an existing arena, no syscall.
         var slot = _arenas.TryTake(length);
-        if (slot is null && MakeRoom(length))
+        if (slot is null && MakeRoom(length, frequency))
         {
             slot = _arenas.TryTake(length);
         }
@@ -26,18 +54,25 @@ internal sealed partial class FileCache
     /// <summary>
     /// The class of <paramref name="length"/> has no free slot and another arena would pass
     /// MaxTotalBytes. In order: an arena of another class with no slot taken is unmapped; else, when
-    /// the class has an arena, its least recently used entries are evicted (at most
-    /// <see cref="MaxEvictionsPerAdmission"/>) until one slot is free; else (the class has no arena
-    /// at all) arenas of other classes are retired, the one whose last hit is the oldest first, until
-    /// a new arena fits: their entries are evicted and each is unmapped once responses holding its
-    /// slots end. Without that last step a class first used after the others filled MaxTotalBytes
-    /// could never admit a file.
+    /// the class has an arena, its entries less frequent than the candidate are evicted, coldest
+    /// first, a batch of them or until a slot is free; else (the class has no arena at all) arenas
+    /// of other classes are retired, the one whose last hit is the oldest first, until a new arena
+    /// fits: their entries are evicted and each is unmapped once responses holding its slots end.
+    /// Without that last step a class first used after the others filled MaxTotalBytes could never
+    /// admit a file.
     /// </summary>
     /// <returns>True when taking a slot is worth another try.</returns>
-    private bool MakeRoom(long length)
+    private bool MakeRoom(long length, int frequency)
     {
         if (!_arenas.CanEverFit(length))
         {
+            return false;
+        }
+
+        var classIndex = ArenaStore.ClassOf(length);
+        if (frequency <= Floor(ref _classFloors[classIndex]) && !_arenas.HasFreeSlot(length) && _arenas.HasArena(length))
+        {
+            // Every copy of the class is requested at least as often: nothing to displace.
             return false;
         }
 
@@ -48,40 +83,34 @@ internal sealed partial class FileCache
                 return true;
             }
 
-            var entries = _entries.Values.ToArray();
-            Array.Sort(entries, static (a, b) => a.LastAccess.CompareTo(b.LastAccess));
-            var classIndex = ArenaStore.ClassOf(length);
             if (_arenas.HasArena(length))
             {
+                var victims = Victims(entry => entry.Slot is { } slot && slot.Arena.ClassIndex == classIndex && !slot.Arena.Retired);
+                var batch = Math.Max(1, victims.Length / ClassBatchDivisor);
+                var limit = Math.Max(batch, MaxEvictionsPerAdmission);
                 var evicted = 0;
-                foreach (var entry in entries)
+                var next = 0;
+                for (; next < victims.Length && evicted < limit && victims[next].Frequency < frequency; next++)
                 {
-                    if (entry.Slot is not { } slot || slot.Arena.ClassIndex != classIndex || slot.Arena.Retired)
-                    {
-                        continue;
-                    }
-
-                    if (Remove(entry))
-                    {
-                        _metrics.CacheEviction();
-                    }
-
-                    if (_arenas.HasFreeSlot(length))
-                    {
-                        return true;
-                    }
-
-                    if (++evicted == MaxEvictionsPerAdmission)
+                    if (evicted >= batch && _arenas.HasFreeSlot(length))
                     {
                         break;
                     }
+
+                    if (Remove(victims[next].Entry))
+                    {
+                        _metrics.CacheEviction();
+                        evicted++;
+                    }
                 }
 
-                return false;
+                SetFloor(ref _classFloors[classIndex], next < victims.Length ? victims[next].Frequency : 0);
+                return _arenas.HasFreeSlot(length);
             }
 
             // Arenas of other classes, least recently hit first, until a new arena fits once the
             // retired ones still held by responses are unmapped.
+            var entries = _entries.Values.ToArray();
             var pending = _arenas.Arenas().Where(static a => a.Retired).Sum(static a => a.Bytes);
             var retired = false;
             while (_arenas.ReservedBytes - pending + _arenas.ArenaBytes(length) > _options.MaxTotalBytes
@@ -105,6 +134,91 @@ internal sealed partial class FileCache
 
             return retired;
         }
+    }
+
+    /// <summary>
+    /// The cache holds MaxEntries: evicts entries less frequent than the candidate, coldest first,
+    /// down to 90 % of MaxEntries. <paramref name="frequency"/> <see cref="int.MaxValue"/> enforces
+    /// the bound whatever the frequencies (after admissions raced past it).
+    /// </summary>
+    /// <returns>True when there is room for one more entry.</returns>
+    private bool MakeEntryRoom(int frequency)
+    {
+        if (frequency <= Floor(ref _entryFloor))
+        {
+            return false;
+        }
+
+        lock (_evictionLock)
+        {
+            if (Count < _options.MaxEntries)
+            {
+                return true;
+            }
+
+            var victims = Victims(static _ => true);
+            var target = _options.MaxEntries - Math.Max(1, _options.MaxEntries / 10);
+            var next = 0;
+            for (; next < victims.Length && Count > target && victims[next].Frequency < frequency; next++)
+            {
+                if (Remove(victims[next].Entry))
+                {
+                    _metrics.CacheEviction();
+                }
+            }
+
+            SetFloor(ref _entryFloor, next < victims.Length ? victims[next].Frequency : 0);
+            return Count < _options.MaxEntries;
+        }
+    }
+
+    /// <summary>The entries matching <paramref name="include"/>, coldest first: by frequency, then by last hit.</summary>
+    private Victim[] Victims(Func<CacheEntry, bool> include)
+    {
+        // Frequencies and hit times move while the array is sorted: sort a snapshot of them.
+        var epoch = _requests.Epoch;
+        var victims = new List<Victim>(Count);
+        foreach (var entry in _entries.Values)
+        {
+            if (include(entry))
+            {
+                victims.Add(new Victim(entry, entry.Frequency(epoch), entry.LastAccess));
+            }
+        }
+
+        var sorted = victims.ToArray();
+        Array.Sort(sorted, static (a, b) => a.Frequency != b.Frequency ? a.Frequency.CompareTo(b.Frequency) : a.LastAccess.CompareTo(b.LastAccess));
+        return sorted;
+    }
+
+    /// <summary>An entry and its frequency and last hit when the eviction looked.</summary>
+    private readonly record struct Victim(CacheEntry Entry, int Frequency, long LastAccess);
+
+    /// <summary>The floor's frequency now (aged by the epochs since it was set).</summary>
+    private int Floor(ref long floor) => Unpack(Volatile.Read(ref floor));
+
+    private void SetFloor(ref long floor, int frequency) => Volatile.Write(ref floor, Pack(frequency));
+
+    /// <summary>A new entry of <paramref name="frequency"/> joined the population of <paramref name="floor"/>.</summary>
+    private void LowerFloor(ref long floor, int frequency)
+    {
+        while (true)
+        {
+            var seen = Volatile.Read(ref floor);
+            if (Unpack(seen) <= frequency || Interlocked.CompareExchange(ref floor, Pack(frequency), seen) == seen)
+            {
+                return;
+            }
+        }
+    }
+
+    private long Pack(int frequency) => ((long)_requests.Epoch << 32) | (uint)frequency;
+
+    private int Unpack(long packed)
+    {
+        var age = _requests.Epoch - (int)(packed >> 32);
+        var frequency = (int)(uint)packed;
+        return age <= 0 ? frequency : age >= 31 ? 0 : frequency >> age;
     }
 
     /// <summary>
@@ -142,41 +256,6 @@ internal sealed partial class FileCache
         }
 
         return victim;
-    }
-
-    private void EnforceLimits()
-    {
-        if (Count <= _options.MaxEntries && SnapshotBytes <= _options.MaxTotalBytes)
-        {
-            return;
-        }
-
-        lock (_evictionLock)
-        {
-            var entries = _entries.Values.ToArray();
-            if (entries.Length <= _options.MaxEntries && SnapshotBytes <= _options.MaxTotalBytes)
-            {
-                return;
-            }
-
-            Array.Sort(entries, static (a, b) => a.LastAccess.CompareTo(b.LastAccess));
-            var targetEntries = (int)(_options.MaxEntries * 0.9);
-            var targetBytes = (long)(_options.MaxTotalBytes * 0.9);
-            var count = entries.Length;
-            foreach (var entry in entries)
-            {
-                if (count <= targetEntries && SnapshotBytes <= targetBytes)
-                {
-                    break;
-                }
-
-                if (Remove(entry))
-                {
-                    _metrics.CacheEviction();
-                    count--;
-                }
-            }
-        }
     }
 
     /// <returns>True when this call removed the entry.</returns>

@@ -85,6 +85,7 @@ internal sealed partial class FileCache : ICacheStatistics, IDisposable
         Id = Interlocked.Increment(ref s_lastId);
         _memfdName = "zerocopy-cache-" + Id.ToString(CultureInfo.InvariantCulture);
         _arenas = new ArenaStore(_memfdName, options.MaxFileBytes, options.MaxTotalBytes);
+        _classFloors = new long[_arenas.ClassCount];
         metrics.TrackCache(this);
     }
 
@@ -142,6 +143,7 @@ internal sealed partial class FileCache : ICacheStatistics, IDisposable
         }
 
         entry.LastAccess = now;
+        entry.CountHit(_requests.Epoch);
         _metrics.CacheHit();
         return entry;
     }
@@ -158,12 +160,14 @@ internal sealed partial class FileCache : ICacheStatistics, IDisposable
             return null;
         }
 
+        var frequency = _requests.Increment(key);
+
         // A file above MaxFileBytes is kept as its descriptor and metadata from its first request
         // (nginx's open_file_cache with min_uses 1): admitting it costs a dup(2), not a copy, so it
-        // is neither counted towards MinHits nor paced.
+        // is neither held to MinHits nor paced.
         if (version.Length > _options.MaxFileBytes)
         {
-            return Admit(key, filePath, version, handle, identity);
+            return Admit(key, filePath, version, handle, identity, frequency);
         }
 
         // Every miss that opened a file earns one credit, up to AdmissionBurst admissions' worth.
@@ -178,9 +182,7 @@ internal sealed partial class FileCache : ICacheStatistics, IDisposable
             }
         }
 
-        var hits = _requests.Increment(key);
-
-        if (hits < RequiredHits(version.Length))
+        if (frequency < Math.Max(_options.MinHits, 1))
         {
             return null;
         }
@@ -193,13 +195,34 @@ internal sealed partial class FileCache : ICacheStatistics, IDisposable
             return null;
         }
 
-        _requests.Reset(key);
-        return Admit(key, filePath, version, handle, identity);
+        var entry = Admit(key, filePath, version, handle, identity, frequency);
+        if (entry is null && price > 0)
+        {
+            // Refused (nothing colder to displace, or the copy failed): the credit was not spent.
+            Interlocked.Add(ref _admissionCredits, price);
+        }
+
+        return entry;
     }
 
-    private CacheEntry? Admit(in CacheKey key, string filePath, FileVersion version, SafeFileHandle handle, in FileStatus identity)
+    /// <summary>
+    /// Copies or keeps the file as a new entry, displacing colder entries at a limit; the new
+    /// entry with a reference for the caller, or null when refused.
+    /// </summary>
+    /// <param name="key">Path and representation.</param>
+    /// <param name="filePath">The path below the root.</param>
+    /// <param name="version">The version the request resolved.</param>
+    /// <param name="handle">The request's descriptor of that version.</param>
+    /// <param name="identity">The version's fstat, compared again after the copy.</param>
+    /// <param name="frequency">The candidate's estimate: at a limit it must exceed the frequency of the entries it displaces.</param>
+    private CacheEntry? Admit(in CacheKey key, string filePath, FileVersion version, SafeFileHandle handle, in FileStatus identity, int frequency)
     {
-        var entry = Build(key, filePath, version, handle, identity, version.ObservedAt);
+        if (Count >= _options.MaxEntries && !MakeEntryRoom(frequency))
+        {
+            return null;
+        }
+
+        var entry = Build(key, filePath, version, handle, identity, version.ObservedAt, frequency);
         if (entry is null)
         {
             return null;
@@ -214,28 +237,20 @@ internal sealed partial class FileCache : ICacheStatistics, IDisposable
 
         Added(entry);
         _metrics.CacheAdmission();
-        EnforceLimits();
+        LowerFloor(ref _entryFloor, frequency);
+        if (entry.Slot is { } slot)
+        {
+            LowerFloor(ref _classFloors[slot.Arena.ClassIndex], frequency);
+        }
+
+        if (Count > _options.MaxEntries)
+        {
+            // Admissions racing past the check above: back within the bound, whatever the frequencies.
+            MakeEntryRoom(int.MaxValue);
+        }
+
         return entry.TryAcquire() ? entry : null;
     }
-
-    /// <summary>
-    /// MinHits, or <see cref="PressureFactor"/> × MinHits when admitting would bring the cache
-    /// within 10 % of a limit. Near a limit every admission soon costs an eviction; a workload of
-    /// more distinct files than the cache holds would otherwise keep replacing entries that are
-    /// never hit again (figures, measured with one mapping per entry, in
-    /// docs/performance/findings-2026-12.md, "Admission near the limits").
-    /// </summary>
-    private int RequiredHits(long length)
-    {
-        var minHits = Math.Max(_options.MinHits, 1);
-        var nearEntries = Count >= _options.MaxEntries - (_options.MaxEntries / 10);
-        var nearBytes = length <= _options.MaxFileBytes
-            && SnapshotBytes + length > _options.MaxTotalBytes - (_options.MaxTotalBytes / 10);
-        return nearEntries || nearBytes ? minHits * PressureFactor : minHits;
-    }
-
-    /// <summary>How many times MinHits a file needs near a limit.</summary>
-    internal const int PressureFactor = 4;
 
     /// <summary>
     /// Admissions that can happen back to back (a deploy, a new page's assets) before pacing by
@@ -250,7 +265,7 @@ internal sealed partial class FileCache : ICacheStatistics, IDisposable
     // their first call instead of at tier 0 and again at tier 1 later, in the middle of the traffic
     // that admits files (docs/performance/findings-2026-12.md, the many-small-files cell).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private CacheEntry? Build(CacheKey key, string filePath, FileVersion version, SafeFileHandle handle, in FileStatus identity, long now)
+    private CacheEntry? Build(CacheKey key, string filePath, FileVersion version, SafeFileHandle handle, in FileStatus identity, long now, int frequency)
     {
         var token = Watch(filePath);
         CacheEntry? entry;
@@ -261,7 +276,7 @@ internal sealed partial class FileCache : ICacheStatistics, IDisposable
         }
         else if (version.Length <= _arenas.MaxPayload)
         {
-            var slot = TakeSlot(version.Length);
+            var slot = TakeSlot(version.Length, frequency);
             if (slot is null)
             {
                 return null;
@@ -285,9 +300,13 @@ internal sealed partial class FileCache : ICacheStatistics, IDisposable
             entry = copy.IsInvalid ? null : new CacheEntry(key, filePath, version, copy, null, isCopy: false, token, now);
         }
 
-        if (entry is not null && key.Variant == 0)
+        if (entry is not null)
         {
-            entry.Siblings = ProbeSiblings(filePath);
+            entry.StartFrequency(frequency, _requests.Epoch);
+            if (key.Variant == 0)
+            {
+                entry.Siblings = ProbeSiblings(filePath);
+            }
         }
 
         return entry;
@@ -347,7 +366,8 @@ internal sealed partial class FileCache : ICacheStatistics, IDisposable
                 // the old entry until they release it.
                 var info = _provider.GetFileInfo(entry.FilePath);
                 var version = _etags.Describe(info, entry.FilePath, entry.Version.ContentType, entry.Version.ContentEncoding, status, handle!);
-                var replacement = Build(entry.Key, entry.FilePath, version, handle!, status, now);
+                // The new version inherits the old one's frequency: it is the same file to its readers.
+                var replacement = Build(entry.Key, entry.FilePath, version, handle!, status, now, entry.Frequency(_requests.Epoch));
                 if (replacement is null || !_entries.TryUpdate(entry.Key, replacement, entry))
                 {
                     if (replacement is not null)
@@ -363,7 +383,6 @@ internal sealed partial class FileCache : ICacheStatistics, IDisposable
                 Added(replacement);
                 _metrics.CacheAdmission();
                 entry.Release();
-                EnforceLimits();
                 return replacement;
             }
         }

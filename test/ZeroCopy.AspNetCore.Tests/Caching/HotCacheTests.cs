@@ -211,26 +211,38 @@ public sealed class HotCacheTests : IDisposable
         await using var _ = host;
         using var __ = metrics;
 
-        // Near a limit a file needs PressureFactor × MinHits requests to be admitted: enough rounds
-        // for the files to keep replacing each other.
-        for (var round = 0; round < 3 * FileCache.PressureFactor; round++)
+        // At most three copies fit (arenas of one 16 KiB slot, 50,000 reserved bytes at most).
+        // Popularity shifts: in each phase a new group of three files is asked for more often
+        // than the group before was (3k + 2 times in phase k), so each group displaces the last
+        // (a file displaces only entries asked for less often than itself).
+        for (var phase = 0; phase < 6; phase++)
         {
-            for (var i = 0; i < 20; i++)
+            for (var round = 0; round < (3 * phase) + 2; round++)
             {
-                var body = await host.Client.GetByteArrayAsync($"/f{i}.txt", TestContext.Current.CancellationToken);
-                Assert.Equal(File.ReadAllBytes(_root.Combine($"f{i}.txt")), body);
-                Assert.True(metrics.Gauge("zerocopy.cache.entries") <= 8);
-                Assert.True(metrics.Gauge("zerocopy.cache.bytes") <= 50_000);
+                for (var n = 0; n < 3; n++)
+                {
+                    var i = (phase * 3) + n;
+                    var body = await host.Client.GetByteArrayAsync($"/f{i}.txt", TestContext.Current.CancellationToken);
+                    Assert.Equal(File.ReadAllBytes(_root.Combine($"f{i}.txt")), body);
+                    Assert.True(metrics.Gauge("zerocopy.cache.entries") <= 8);
+                    Assert.True(metrics.Gauge("zerocopy.cache.bytes") <= 50_000);
+                    Assert.True(metrics.Gauge("zerocopy.cache.reserved.bytes") <= 50_000);
+                }
             }
+
+            // The phase's group is what the cache holds at its end.
+            Assert.True(
+                Enumerable.Range(phase * 3, 3).Select(static i => $"/f{i}.txt").Order().SequenceEqual(CacheOf(host).Entries().Select(static e => e.FilePath).Order()),
+                $"phase {phase}: " + string.Join(", ", CacheOf(host).Entries().Select(static e => $"{e.FilePath}={e.Frequency(0)}")) + " " + metrics.Dump());
         }
 
-        Assert.True(metrics.Total("zerocopy.cache.evictions") > 10);
+        Assert.Equal(3 * 5, metrics.Total("zerocopy.cache.evictions"));
     }
 
     [Fact]
-    public async Task Near_a_limit_a_file_needs_PressureFactor_times_MinHits_requests_to_be_admitted()
+    public async Task At_MaxEntries_a_file_displaces_only_an_entry_asked_for_less_often()
     {
-        for (var i = 0; i < 10; i++)
+        for (var i = 0; i < 12; i++)
         {
             _root.WriteRandom($"p{i}.bin", 1000, seed: 100 + i);
         }
@@ -239,6 +251,7 @@ public sealed class HotCacheTests : IDisposable
         {
             c.MinHits = 2;
             c.MaxEntries = 10;
+            c.MissesPerAdmission = 0;
         });
         await using var _ = host;
         using var __ = metrics;
@@ -252,25 +265,40 @@ public sealed class HotCacheTests : IDisposable
             }
         }
 
-        // Nine files with MinHits requests each: admitted while the cache is below 90 % of MaxEntries.
-        for (var i = 0; i < 9; i++)
+        // Ten files admitted on their second request (frequency 2); p0 is hit twice more (4).
+        for (var i = 0; i < 10; i++)
         {
             await GetAsync(i, 2);
         }
 
-        Assert.Equal(9, metrics.Total("zerocopy.cache.admissions"));
-
-        // At 9 of 10 entries a tenth file is not admitted on its MinHits-th request...
-        await GetAsync(9, 2);
-        Assert.Equal(9, metrics.Total("zerocopy.cache.admissions"));
-
-        // ...but on its (PressureFactor × MinHits)-th.
-        await GetAsync(9, (FileCache.PressureFactor * 2) - 3);
-        Assert.Equal(9, metrics.Total("zerocopy.cache.admissions"));
-        await GetAsync(9, 1);
+        await GetAsync(0, 2);
         Assert.Equal(10, metrics.Total("zerocopy.cache.admissions"));
         Assert.Equal(10, CacheOf(host).Count);
+
+        // p10 with as many requests as the coldest entries: refused, nothing evicted.
+        await GetAsync(10, 2);
+        Assert.Equal(10, metrics.Total("zerocopy.cache.admissions"));
         Assert.Equal(0, metrics.Total("zerocopy.cache.evictions"));
+
+        // One more request than them: admitted in place of the coldest entry (the least recently
+        // used among equals, down to 90 % of MaxEntries), never the hot p0.
+        await GetAsync(10, 1);
+        Assert.Equal(11, metrics.Total("zerocopy.cache.admissions"));
+        Assert.Equal(1, metrics.Total("zerocopy.cache.evictions"));
+        Assert.Equal(10, CacheOf(host).Count);
+        var cached = CacheOf(host).Entries().Select(static e => e.FilePath).ToHashSet();
+        Assert.Contains("/p0.bin", cached);
+        Assert.Contains("/p10.bin", cached);
+        Assert.Contains("/p2.bin", cached);
+        Assert.DoesNotContain("/p1.bin", cached);
+
+        // The same again for p11: two requests are not enough, three displace p2.
+        await GetAsync(11, 2);
+        Assert.Equal(11, metrics.Total("zerocopy.cache.admissions"));
+        await GetAsync(11, 1);
+        Assert.Equal(2, metrics.Total("zerocopy.cache.evictions"));
+        Assert.DoesNotContain("/p2.bin", CacheOf(host).Entries().Select(static e => e.FilePath));
+        Assert.Equal(12, metrics.Total("zerocopy.cache.admissions"));
     }
 
     [Fact]

@@ -6,16 +6,17 @@ namespace ZeroCopy.AspNetCore.Tests.Caching;
 public sealed class RequestCounterTests
 {
     [Fact]
-    public void One_file_is_counted_exactly_and_reset_on_admission()
+    public void One_file_is_counted_exactly_and_an_estimate_counts_nothing()
     {
         var counter = new RequestCounter();
         var key = new CacheKey("/app.js", 0);
 
+        Assert.Equal(0, counter.Estimate(key));
         Assert.Equal([1, 2, 3], [counter.Increment(key), counter.Increment(key), counter.Increment(key)]);
         Assert.Equal(1, counter.Increment(new CacheKey("/app.js", 1)));
-
-        counter.Reset(key);
-        Assert.Equal(1, counter.Increment(key));
+        Assert.Equal(3, counter.Estimate(key));
+        Assert.Equal(3, counter.Estimate(key));
+        Assert.Equal(4, counter.Increment(key));
     }
 
     [Fact]
@@ -46,13 +47,39 @@ public sealed class RequestCounterTests
             counter.Increment(hot);
         }
 
+        Assert.Equal(0, counter.Epoch);
         var filler = new CacheKey("/other.js", 0);
         for (var i = 0; i < (RequestCounter.Width * 8) - 100; i++)
         {
             counter.Increment(filler);
         }
 
-        // The increment that completes 8 × Width halves every counter.
+        // The increment that completes 8 × Width (the filler's last) halved every counter and
+        // started an epoch.
+        Assert.Equal(1, counter.Epoch);
         Assert.InRange(counter.Increment(hot), 50, 52);
+        Assert.Equal(1, counter.Epoch);
+    }
+
+    [Fact]
+    public void An_entry_frequency_starts_at_its_estimate_counts_hits_and_halves_with_each_epoch()
+    {
+        var entry = new CacheEntry(new CacheKey("/a.js", 0), "/a.js", null!, null, null, isCopy: true, null, 0);
+        entry.StartFrequency(3, epoch: 5);
+        Assert.Equal(3, entry.Frequency(5));
+
+        entry.CountHit(5);
+        entry.CountHit(5);
+        Assert.Equal(5, entry.Frequency(5));
+
+        // Two agings later: 5 >> 2; a hit then counts on the aged value.
+        Assert.Equal(1, entry.Frequency(7));
+        entry.CountHit(7);
+        Assert.Equal(2, entry.Frequency(7));
+        Assert.Equal(0, entry.Frequency(7 + 40));
+
+        entry.StartFrequency(int.MaxValue, epoch: 0);
+        entry.CountHit(0);
+        Assert.Equal(CacheEntry.MaxFrequency, entry.Frequency(0));
     }
 }

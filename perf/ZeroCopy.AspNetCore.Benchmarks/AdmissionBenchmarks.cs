@@ -81,7 +81,7 @@ public class AdmissionBenchmarks
     [Benchmark(OperationsPerInvoke = Files, Description = "admission: the miss's lookup and open, then Offer admitting 8 KiB (and its eviction)")]
     public long Admission()
     {
-        var options = new ZeroCopyCacheOptions { MinHits = 1, MissesPerAdmission = 0, MaxEntries = 10 * Files, RevalidateAfter = TimeSpan.FromHours(1) };
+        var options = new ZeroCopyCacheOptions { MinHits = 1, MaxEntries = 10 * Files, RevalidateAfter = TimeSpan.FromHours(1) };
         using var cache = new FileCache(options, _directory, _provider, _etags, keepDescriptorFrom: ZeroCopyStaticFilesOptions.DefaultMinZeroCopyBytes, _metrics);
         long total = 0;
         foreach (var path in _paths)

@@ -52,7 +52,7 @@ public class HeaderWritingBenchmarks
     public int Headers200()
     {
         var context = new DefaultHttpContext();
-        _ = new FileHeaders(context, _site, _file, TempRoot.FilePath, NullLogger.Instance).ApplyAsync(StatusCodes.Status200OK);
+        _ = new FileHeaders(context, _site, _file, TempRoot.FilePath, NullLogger.Instance, vary: false, _site.CacheControlRules.For(TempRoot.FilePath)).ApplyAsync(StatusCodes.Status200OK);
         return context.Response.Headers.Count;
     }
 }

@@ -31,23 +31,13 @@ public sealed class ZeroCopyCacheOptions
 
     /// <summary>
     /// A file up to <see cref="MaxFileBytes"/> is copied into the cache on its N-th request (earlier
-    /// ones are served from disk); on its 4×N-th while the cache is within 10 % of
-    /// <see cref="MaxEntries"/> or <see cref="MaxTotalBytes"/>. Such admissions are also paced by
-    /// misses (<see cref="MissesPerAdmission"/>). A larger file keeps its descriptor from its first
-    /// request, whatever this says.
+    /// ones are served from disk); a larger file keeps its descriptor from its first request,
+    /// whatever this says. When the cache is at <see cref="MaxEntries"/> or its memory is taken, a
+    /// file is admitted only in place of entries asked for less often than itself, so a crawler
+    /// sweeping many files once each does not displace the files that are hit.
     /// </summary>
-    /// <remarks>Defaults to 2.</remarks>
-    public int MinHits { get; set; } = 2;
-
-    /// <summary>
-    /// Paces admissions by misses: each request served from disk earns a credit, an admission costs
-    /// this many, and 64 admissions' worth of credit is available after a quiet spell, so a flood of
-    /// distinct files (a crawler, a cold start over thousands of files) is served from disk at the
-    /// uncached rate instead of paying for copies it will rarely hit; a file that keeps being asked
-    /// for is admitted by its own misses. 0 admits every file on its <see cref="MinHits"/>-th request.
-    /// </summary>
-    /// <remarks>Defaults to 32.</remarks>
-    public int MissesPerAdmission { get; set; } = 32;
+    /// <remarks>Defaults to 1: a copy costs about as much as the miss that makes it.</remarks>
+    public int MinHits { get; set; } = 1;
 
     /// <summary>
     /// How long a cached file is served without checking the file on disk (inode, size,

@@ -87,6 +87,9 @@ internal sealed class CacheEntry : IHeldFile
 
     int? IHeldFile.KnownSiblings => Key.Variant == 0 ? Siblings : null;
 
+    /// <inheritdoc cref="IHeldFile.CacheControl"/>
+    public string? CacheControl { get; set; }
+
     /// <summary>Stopwatch timestamp of the last check against the file on disk.</summary>
     public long ValidatedAt { get; set; }
 

@@ -17,18 +17,19 @@ namespace ZeroCopy.AspNetCore.Caching;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Hits are lock-free: a dictionary lookup, a freshness check (a timestamp and a change token) and
-/// a reference count increment. A file up to <c>MaxFileBytes</c> is admitted on its
-/// <c>MinHits</c>-th request as a copy in an arena slot; a larger one on its first request as a
-/// descriptor kept open with its metadata (nginx's open_file_cache, min_uses 1). Entries older than <c>RevalidateAfter</c>, or whose file-watcher token fired,
-/// are checked against the file (openat2 + fstat: inode, device, size, mtime); a changed file gets
-/// a new entry, a vanished one none.
+/// Hits are lock-free: a dictionary lookup, a freshness check (a timestamp and a change token), a
+/// reference count increment and a hit counted on the entry. A file up to <c>MaxFileBytes</c> is
+/// admitted on its <c>MinHits</c>-th request as a copy in an arena slot; a larger one on its first
+/// request as a descriptor kept open with its metadata (nginx's open_file_cache, min_uses 1).
+/// Entries older than <c>RevalidateAfter</c>, or whose file-watcher token fired, are checked
+/// against the file (statx of the path, else openat2 + fstat: inode, device, size, mtime); a
+/// changed file gets a new entry, a vanished one none.
 /// </para>
 /// <para>
-/// Eviction runs under a lock only when a limit is exceeded and removes the least recently used
-/// entries down to 90 % of the limits, so its cost is amortised over many admissions; and when a
-/// size class has no free slot and no room for another arena (<see cref="MakeRoom"/>). Evicting
-/// frees a slot (no munmap) once the entry's last reference is gone.
+/// Eviction (FileCache.Eviction.cs) runs under a lock only at MaxEntries, or when a size class has
+/// no free slot and no room for another arena (<see cref="MakeRoom"/>); a candidate then displaces
+/// only entries asked for less often than itself, a batch at a time. Evicting frees a slot (no
+/// munmap) once the entry's last reference is gone.
 /// </para>
 /// </remarks>
 [SupportedOSPlatform("linux")]
@@ -49,11 +50,9 @@ internal sealed partial class FileCache : ICacheStatistics, IDisposable
     private readonly string _memfdName;
     private readonly ArenaStore _arenas;
     private readonly string[] _siblingSuffixes;
+    private readonly Func<string, string?>? _cacheControlFor;
     private long _snapshotBytes;
     private int _snapshotCount;
-
-    // Misses earn credits, admissions spend Cache:MissesPerAdmission of them (AdmissionBurst).
-    private long _admissionCredits;
 
     // ConcurrentDictionary.Count takes every one of the dictionary's locks, and the lock array
     // grows with the table (up to 1,024 locks): counting on the request path cost a fifth of the
@@ -71,10 +70,11 @@ internal sealed partial class FileCache : ICacheStatistics, IDisposable
     /// <param name="keepDescriptorFrom">Copies of at least this many bytes expose their arena's memfd for sendfile.</param>
     /// <param name="metrics">Counts hits, misses, admissions and evictions.</param>
     /// <param name="siblingSuffixes">Suffixes of the precompressed siblings, in the site's order (empty when off).</param>
-    public FileCache(ZeroCopyCacheOptions options, RootDirectory root, IFileProvider provider, ETagFactory etags, long keepDescriptorFrom, ZeroCopyMetrics metrics, string[]? siblingSuffixes = null)
+    /// <param name="cacheControlFor">The site's Cache-Control rules: a file's path below the root → its value, looked up once per entry.</param>
+    public FileCache(ZeroCopyCacheOptions options, RootDirectory root, IFileProvider provider, ETagFactory etags, long keepDescriptorFrom, ZeroCopyMetrics metrics, string[]? siblingSuffixes = null, Func<string, string?>? cacheControlFor = null)
     {
+        _cacheControlFor = cacheControlFor;
         _siblingSuffixes = siblingSuffixes ?? [];
-        _admissionCredits = (long)AdmissionBurst * options.MissesPerAdmission;
         _options = options;
         _root = root;
         _provider = provider;
@@ -164,45 +164,16 @@ internal sealed partial class FileCache : ICacheStatistics, IDisposable
 
         // A file above MaxFileBytes is kept as its descriptor and metadata from its first request
         // (nginx's open_file_cache with min_uses 1): admitting it costs a dup(2), not a copy, so it
-        // is neither held to MinHits nor paced.
+        // is not held to MinHits.
         if (version.Length > _options.MaxFileBytes)
         {
             return Admit(key, filePath, version, handle, identity, frequency);
         }
 
-        // Every miss that opened a file earns one credit, up to AdmissionBurst admissions' worth.
-        var price = _options.MissesPerAdmission;
-        var maxCredits = (long)AdmissionBurst * price;
-        if (price > 0)
-        {
-            var credits = Interlocked.Increment(ref _admissionCredits);
-            if (credits > maxCredits)
-            {
-                Interlocked.CompareExchange(ref _admissionCredits, maxCredits, credits);
-            }
-        }
-
-        if (frequency < Math.Max(_options.MinHits, 1))
-        {
-            return null;
-        }
-
-        if (price > 0 && Interlocked.Add(ref _admissionCredits, -price) < 0)
-        {
-            // Out of credit: served from disk this time; the file stays a candidate and is
-            // admitted by a later request once misses have paid for it.
-            Interlocked.Add(ref _admissionCredits, price);
-            return null;
-        }
-
-        var entry = Admit(key, filePath, version, handle, identity, frequency);
-        if (entry is null && price > 0)
-        {
-            // Refused (nothing colder to displace, or the copy failed): the credit was not spent.
-            Interlocked.Add(ref _admissionCredits, price);
-        }
-
-        return entry;
+        // Admissions are not paced: copying into a free slot costs a pread and an fstat on top of
+        // the miss, and at a limit the frequency rule decides (docs/performance/findings-2026-12.md,
+        // "Admission policy after the arenas").
+        return frequency < Math.Max(_options.MinHits, 1) ? null : Admit(key, filePath, version, handle, identity, frequency);
     }
 
     /// <summary>
@@ -252,18 +223,10 @@ internal sealed partial class FileCache : ICacheStatistics, IDisposable
         return entry.TryAcquire() ? entry : null;
     }
 
-    /// <summary>
-    /// Admissions that can happen back to back (a deploy, a new page's assets) before pacing by
-    /// misses (<c>Cache:MissesPerAdmission</c>) sets in. An admission into a free arena slot costs
-    /// a pread of the file into the slot and an fstat on top of the miss; the pacing and its default
-    /// were measured when each admission also cost memfd_create, two fcntl, mmap and a later munmap
-    /// (docs/performance/findings-2026-12.md, "Admission near the limits").
-    /// </summary>
-    internal const int AdmissionBurst = 64;
-
-    // Admission methods run rarely (paced) and each call is expensive: they are compiled optimized on
-    // their first call instead of at tier 0 and again at tier 1 later, in the middle of the traffic
-    // that admits files (docs/performance/findings-2026-12.md, the many-small-files cell).
+    // Admission methods run in bursts (a cold start, a deploy) and each call is expensive: they are
+    // compiled optimized on their first call instead of at tier 0 and again at tier 1 later, in the
+    // middle of the traffic that admits files (docs/performance/findings-2026-12.md, the
+    // many-small-files cell).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private CacheEntry? Build(CacheKey key, string filePath, FileVersion version, SafeFileHandle handle, in FileStatus identity, long now, int frequency)
     {
@@ -303,6 +266,9 @@ internal sealed partial class FileCache : ICacheStatistics, IDisposable
         if (entry is not null)
         {
             entry.StartFrequency(frequency, _requests.Epoch);
+
+            // The rules match the path the request named (a precompressed sibling takes its file's).
+            entry.CacheControl = _cacheControlFor?.Invoke(key.Path);
             if (key.Variant == 0)
             {
                 entry.Siblings = ProbeSiblings(filePath);

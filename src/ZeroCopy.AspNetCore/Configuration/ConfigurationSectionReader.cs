@@ -28,7 +28,6 @@ internal sealed class ConfigurationSectionReader : IConfigureOptions<ZeroCopySta
         .Int64(nameof(ZeroCopyCacheOptions.MaxTotalBytes), static (o, value) => o.MaxTotalBytes = value)
         .Int32(nameof(ZeroCopyCacheOptions.MaxEntries), static (o, value) => o.MaxEntries = value)
         .Int32(nameof(ZeroCopyCacheOptions.MinHits), static (o, value) => o.MinHits = value)
-        .Int32(nameof(ZeroCopyCacheOptions.MissesPerAdmission), static (o, value) => o.MissesPerAdmission = value)
         .TimeSpan(nameof(ZeroCopyCacheOptions.RevalidateAfter), static (o, value) => o.RevalidateAfter = value);
 
     // A rule's fields keep an empty string for a blank value: the validator names the rule that lacks one.

@@ -102,11 +102,6 @@ internal static class ZeroCopyOptionsValidator
             errors.Add($"{Key(nameof(ZeroCopyStaticFilesOptions.Cache), nameof(ZeroCopyCacheOptions.MinHits))}: {cache.MinHits} must be 1 or more.");
         }
 
-        if (cache.MissesPerAdmission < 0)
-        {
-            errors.Add($"{Key(nameof(ZeroCopyStaticFilesOptions.Cache), nameof(ZeroCopyCacheOptions.MissesPerAdmission))}: {cache.MissesPerAdmission} must be 0 or more.");
-        }
-
         if (cache.RevalidateAfter < TimeSpan.Zero)
         {
             errors.Add($"{Key(nameof(ZeroCopyStaticFilesOptions.Cache), nameof(ZeroCopyCacheOptions.RevalidateAfter))}: {cache.RevalidateAfter} must not be negative.");

@@ -28,6 +28,12 @@ internal interface IHeldFile
     /// <summary>Which precompressed siblings existed at the last validation (bit i: the i-th configured encoding); null when unknown or for a sibling itself.</summary>
     int? KnownSiblings { get; }
 
+    /// <summary>
+    /// The Cache-Control value the site's rules give this file, looked up once when it was cached
+    /// (null: the rules give none); a hit sets it without matching the rules again.
+    /// </summary>
+    string? CacheControl { get; }
+
     /// <summary>Takes one more reference (false when the last one is already gone).</summary>
     bool TryAcquire();
 

@@ -29,7 +29,15 @@ internal sealed class ResolvedFile : IDisposable
         HasContent = held.HasContent;
         ContentOffset = held.ContentOffset;
         KnownSiblings = held.KnownSiblings;
+        CacheControl = held.CacheControl;
+        HasPreparedHeaders = true;
     }
+
+    /// <summary>True when <see cref="CacheControl"/> was looked up already (a cached file); else the caller matches the rules.</summary>
+    public bool HasPreparedHeaders { get; }
+
+    /// <inheritdoc cref="IHeldFile.CacheControl"/>
+    public string? CacheControl { get; }
 
     /// <inheritdoc cref="IHeldFile.KnownSiblings"/>
     public int? KnownSiblings { get; }

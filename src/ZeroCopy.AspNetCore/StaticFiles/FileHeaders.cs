@@ -15,9 +15,18 @@ internal readonly struct FileHeaders
     private readonly string _subPath;
     private readonly ILogger _logger;
     private readonly bool _vary;
+    private readonly string? _cacheControl;
 
-    public FileHeaders(HttpContext context, StaticFileSite site, FileVersion file, string subPath, ILogger logger, bool vary = false)
+    /// <param name="context">The request's context.</param>
+    /// <param name="site">The middleware's settings (prepare callbacks).</param>
+    /// <param name="file">The version whose validators and type are written.</param>
+    /// <param name="subPath">The file's path below the root, for logs.</param>
+    /// <param name="logger">The middleware's logger.</param>
+    /// <param name="vary">True when the representation was chosen by Accept-Encoding.</param>
+    /// <param name="cacheControl">The Cache-Control the site's rules give the file (a cached file's looked up once), or null.</param>
+    public FileHeaders(HttpContext context, StaticFileSite site, FileVersion file, string subPath, ILogger logger, bool vary, string? cacheControl)
     {
+        _cacheControl = cacheControl;
         _context = context;
         _site = site;
         _file = file;
@@ -57,9 +66,9 @@ internal readonly struct FileHeaders
             headers.LastModified = _file.LastModifiedText;
             headers.ETag = _file.ETagText;
             headers.AcceptRanges = "bytes";
-            if (_site.CacheControlRules.For(_subPath) is { } cacheControl)
+            if (_cacheControl is not null)
             {
-                headers.CacheControl = cacheControl;
+                headers.CacheControl = _cacheControl;
             }
 
             if (_file.ContentEncoding is { } encoding && statusCode != StatusCodes.Status304NotModified)

@@ -28,7 +28,7 @@ internal sealed class FileResponder(ILogger logger, BodySender bodies)
         using var _ = file;
         var context = request.Context;
         var version = file.Version;
-        var headers = new FileHeaders(context, request.Site, version, path, logger, vary);
+        var headers = new FileHeaders(context, request.Site, version, path, logger, vary, file.HasPreparedHeaders ? file.CacheControl : request.Site.CacheControlRules.For(path));
         if (HasConditionals(context.Request.Headers))
         {
             switch (Preconditions.Evaluate(context.Request.Headers, version.ETag, version.LastModified, DateTimeOffset.UtcNow))

@@ -67,10 +67,11 @@ internal static class StaticFileSiteBuilder
             ? [.. config.Precompressed.Encodings.Select(e => (e.ToLowerInvariant(), ZeroCopyOptionsValidator.KnownEncodings[e]))]
             : [];
 
+        var cacheControlRules = new CacheControlRules(config.CacheControlRules, config.CacheControl);
         FileCache? cache = null;
         if (rootDirectory is not null && config.Cache.Enabled && LinuxOnly.IsSupported)
         {
-            cache = new FileCache(config.Cache, rootDirectory, provider, etags, keepDescriptorFrom: Math.Max(1, config.MinZeroCopyBytes), metrics, [.. precompressed.Select(static p => p.Item2)]);
+            cache = new FileCache(config.Cache, rootDirectory, provider, etags, keepDescriptorFrom: Math.Max(1, config.MinZeroCopyBytes), metrics, [.. precompressed.Select(static p => p.Item2)], cacheControlRules.For);
         }
 
         return new StaticFileSite
@@ -84,7 +85,7 @@ internal static class StaticFileSiteBuilder
             OnPrepareResponse = ReferenceEquals(code.OnPrepareResponse, s_defaults.OnPrepareResponse) ? null : code.OnPrepareResponse,
             OnPrepareResponseAsync = ReferenceEquals(code.OnPrepareResponseAsync, s_defaults.OnPrepareResponseAsync) ? null : code.OnPrepareResponseAsync,
             CacheControl = config.CacheControl,
-            CacheControlRules = new CacheControlRules(config.CacheControlRules, config.CacheControl),
+            CacheControlRules = cacheControlRules,
             ETags = etags,
             MaxRanges = config.MaxRanges,
             Precompressed = precompressed,

@@ -47,7 +47,6 @@ public sealed partial class ArenaKernelPathTests : IDisposable
             _trace.Combine("trace.log"),
             "accept4,openat,openat2,statx,newfstatat,fstat,stat,lstat,memfd_create,mmap,munmap,mremap,ftruncate,fallocate,pread64,sendmsg,sendto,write,writev,sendfile,splice",
             "--ZeroCopyStaticFiles:Cache:MinHits=1",
-            "--ZeroCopyStaticFiles:Cache:MissesPerAdmission=0",
             "--ZeroCopyStaticFiles:Cache:RevalidateAfter=600");
         using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = 1 };
         using var client = new HttpClient(handler) { BaseAddress = server.Address, Timeout = TimeSpan.FromSeconds(60) };

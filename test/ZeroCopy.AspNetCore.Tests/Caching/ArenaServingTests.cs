@@ -39,7 +39,6 @@ public sealed class ArenaServingTests : IDisposable
         {
             o.MinZeroCopyBytes = minZeroCopyBytes;
             o.Cache.MinHits = 1;
-            o.Cache.MissesPerAdmission = 0;
             cache(o.Cache);
         }));
 

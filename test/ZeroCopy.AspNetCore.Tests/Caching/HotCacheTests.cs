@@ -60,57 +60,14 @@ public sealed class HotCacheTests : IDisposable
     }
 
     [Fact]
-    public async Task Admissions_are_paced_by_misses_after_a_burst()
-    {
-        // 200 distinct files, each asked for once, each eligible (MinHits 1): a burst of
-        // AdmissionBurst admissions, then one per MissesPerAdmission misses; every body is right.
-        const int Files = 200;
-        for (var i = 0; i < Files; i++)
-        {
-            _root.WriteRandom($"f/{i:D3}.js", 512, seed: i);
-        }
-
-        var hot = File.ReadAllBytes(_root.WriteRandom("hot.js", 4096, seed: 1000));
-        var (host, metrics) = await StartAsync(c => c.MinHits = 1, HostKind.TestServer);
-        await using var _ = host;
-        using var __ = metrics;
-        var ct = TestContext.Current.CancellationToken;
-
-        for (var i = 0; i < Files; i++)
-        {
-            using var response = await host.Client.GetAsync($"/f/{i:D3}.js", ct);
-            Assert.Equal(File.ReadAllBytes(Path.Combine(_root.Path, "f", $"{i:D3}.js")), await response.Content.ReadAsByteArrayAsync(ct));
-        }
-
-        var admitted = metrics.Total("zerocopy.cache.admissions");
-        const int Price = 32;
-        Assert.Equal(Price, new ZeroCopyCacheOptions().MissesPerAdmission);
-        Assert.InRange(admitted, FileCache.AdmissionBurst, FileCache.AdmissionBurst + 2 + ((Files - FileCache.AdmissionBurst) / (Price - 1)));
-        Assert.Equal(admitted, CacheOf(host).Count);
-
-        // A file that keeps being asked for pays for its own admission with its misses.
-        var requests = 0;
-        while (metrics.Total("zerocopy.cache.admissions") == admitted)
-        {
-            Assert.True(++requests <= Price + 1, "the hot file was not admitted");
-            using var response = await host.Client.GetAsync("/hot.js", ct);
-            Assert.Equal(hot, await response.Content.ReadAsByteArrayAsync(ct));
-        }
-
-        using var hit = await host.Client.GetAsync("/hot.js", ct);
-        Assert.Equal(hot, await hit.Content.ReadAsByteArrayAsync(ct));
-        Assert.True(metrics.Total("zerocopy.cache.hits") >= 1, metrics.Dump());
-    }
-
-    [Fact]
-    public async Task MissesPerAdmission_0_admits_every_file_on_its_MinHits_th_request()
+    public async Task Below_the_limits_every_file_is_admitted_on_its_first_request_by_default()
     {
         for (var i = 0; i < 150; i++)
         {
             _root.WriteRandom($"f/{i:D3}.js", 512, seed: i);
         }
 
-        var (host, metrics) = await StartAsync(c => { c.MinHits = 1; c.MissesPerAdmission = 0; }, HostKind.TestServer);
+        var (host, metrics) = await StartAsync(static _ => { }, HostKind.TestServer);
         await using var _ = host;
         using var __ = metrics;
         for (var i = 0; i < 150; i++)
@@ -120,6 +77,45 @@ public sealed class HotCacheTests : IDisposable
         }
 
         Assert.Equal(150, metrics.Total("zerocopy.cache.admissions"));
+    }
+
+    [Theory]
+    [InlineData(HostKind.Kestrel)]
+    [InlineData(HostKind.TestServer)]
+    public async Task A_hit_carries_the_Cache_Control_the_rules_gave_its_file_and_its_precompressed_sibling(HostKind kind)
+    {
+        var css = File.ReadAllBytes(_root.WriteRandom("assets/site.css", 3000, seed: 3));
+        var gzip = File.ReadAllBytes(_root.WriteRandom("assets/site.css.gz", 900, seed: 4));
+        var text = File.ReadAllBytes(_root.WriteRandom("notes.txt", 2000, seed: 5));
+        var (host, metrics) = await StartAsync(static _ => { }, kind, more: o =>
+        {
+            o.CacheControl = "no-cache";
+            o.CacheControlRules.Add(new CacheControlRule { Match = "assets/**", CacheControl = "public, max-age=31536000, immutable" });
+        });
+        await using var _ = host;
+        using var __ = metrics;
+        var ct = TestContext.Current.CancellationToken;
+
+        for (var i = 0; i < 3; i++)
+        {
+            using var plain = await host.Client.GetAsync("/assets/site.css", ct);
+            Assert.Equal(css, await plain.Content.ReadAsByteArrayAsync(ct));
+            Assert.Equal("public, max-age=31536000, immutable", plain.Headers.CacheControl?.ToString());
+
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/assets/site.css") { Headers = { { "Accept-Encoding", "gzip" } } };
+            using var compressed = await host.Client.SendAsync(request, ct);
+            Assert.Equal("gzip", Assert.Single(compressed.Content.Headers.ContentEncoding));
+            Assert.Equal(gzip, await compressed.Content.ReadAsByteArrayAsync(ct));
+            Assert.Equal("public, max-age=31536000, immutable", compressed.Headers.CacheControl?.ToString());
+
+            using var other = await host.Client.GetAsync("/notes.txt", ct);
+            Assert.Equal(text, await other.Content.ReadAsByteArrayAsync(ct));
+            Assert.Equal("no-cache", other.Headers.CacheControl?.ToString());
+        }
+
+        // Admitted on the first round (three entries), hit on the other two.
+        Assert.Equal(3, metrics.Total("zerocopy.cache.admissions"));
+        Assert.True(metrics.Total("zerocopy.cache.hits") >= 6, metrics.Dump());
     }
 
     [Fact]
@@ -251,7 +247,6 @@ public sealed class HotCacheTests : IDisposable
         {
             c.MinHits = 2;
             c.MaxEntries = 10;
-            c.MissesPerAdmission = 0;
         });
         await using var _ = host;
         using var __ = metrics;

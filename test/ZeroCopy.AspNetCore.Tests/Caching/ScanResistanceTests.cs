@@ -41,7 +41,6 @@ public sealed class ScanResistanceTests : IDisposable
         {
             o.Cache.MaxEntries = MaxEntries;
             o.Cache.MinHits = 1;
-            o.Cache.MissesPerAdmission = 0;
         }));
         using var metrics = new MetricsCollector(host.Services.GetRequiredService<IMeterFactory>());
 

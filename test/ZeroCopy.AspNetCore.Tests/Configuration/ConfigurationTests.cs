@@ -52,7 +52,6 @@ public sealed class ConfigurationTests : IDisposable
             ["ZeroCopyStaticFiles:Mode"] = "splice",
             ["ZeroCopyStaticFiles:MinZeroCopyBytes"] = "4096",
             ["ZeroCopyStaticFiles:Cache:MinHits"] = "3",
-            ["ZeroCopyStaticFiles:Cache:MissesPerAdmission"] = "0",
         });
 
         var options = host.Services.GetRequiredService<IOptionsMonitor<ZeroCopyStaticFilesOptions>>().CurrentValue;
@@ -67,7 +66,6 @@ public sealed class ConfigurationTests : IDisposable
         Assert.Equal(ZeroCopyMode.Splice, options.Mode);
         Assert.Equal(4096, options.MinZeroCopyBytes);
         Assert.Equal(3, options.Cache.MinHits);
-        Assert.Equal(0, options.Cache.MissesPerAdmission);
     }
 
     [Fact]
@@ -84,8 +82,7 @@ public sealed class ConfigurationTests : IDisposable
         Assert.Empty(options.ContentTypes);
         Assert.Equal(ZeroCopyMode.Auto, options.Mode);
         Assert.Equal(16 * 1024, options.MinZeroCopyBytes);
-        Assert.Equal(2, options.Cache.MinHits);
-        Assert.Equal(32, options.Cache.MissesPerAdmission);
+        Assert.Equal(1, options.Cache.MinHits);
     }
 
     [Fact]
@@ -136,7 +133,7 @@ public sealed class ConfigurationTests : IDisposable
             ["ZeroCopyStaticFiles:CacheControl"] = "max-age=abc=",
             ["ZeroCopyStaticFiles:Mode"] = "Teleport",
             ["ZeroCopyStaticFiles:MinZeroCopyBytes"] = "lots",
-            ["ZeroCopyStaticFiles:Cache:MissesPerAdmission"] = "-1",
+            ["ZeroCopyStaticFiles:Cache:MinHits"] = "0",
         }));
 
         var message = exception.Message;
@@ -147,7 +144,7 @@ public sealed class ConfigurationTests : IDisposable
         Assert.Contains("ZeroCopyStaticFiles:ContentTypes:.x", message, StringComparison.Ordinal);
         Assert.Contains("ZeroCopyStaticFiles:Mode: 'Teleport' is not one of Auto, SendFile, Splice, Stream", message, StringComparison.Ordinal);
         Assert.Contains("ZeroCopyStaticFiles:MinZeroCopyBytes", message, StringComparison.Ordinal);
-        Assert.Contains("ZeroCopyStaticFiles:Cache:MissesPerAdmission: -1 must be 0 or more.", message, StringComparison.Ordinal);
+        Assert.Contains("ZeroCopyStaticFiles:Cache:MinHits: 0 must be 1 or more.", message, StringComparison.Ordinal);
         Assert.Equal(9, exception.Failures.Count());
     }
 

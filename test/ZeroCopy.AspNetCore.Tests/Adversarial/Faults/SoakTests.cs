@@ -41,7 +41,7 @@ public sealed class SoakTests : IDisposable
             o.Mode = ZeroCopyMode.Auto;
             // The defaults, except pacing: the warm-up must admit every cacheable file, so the
             // cache's set of entries (memfds, mappings) is the same at the baseline and at the end.
-            o.Cache = new ZeroCopyCacheOptions { MissesPerAdmission = 0 };
+            o.Cache = new ZeroCopyCacheOptions();
             o.MinZeroCopyBytes = 16 * 1024;
         });
         await using var splice = await FaultHosts.StartAsync(_root, FaultStrategy.Splice, quietLogs: true, tune: o => o.MinZeroCopyBytes = 16 * 1024);

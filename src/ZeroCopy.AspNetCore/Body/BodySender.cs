@@ -233,11 +233,18 @@ internal sealed class BodySender
             reason = FallbackReason.NotPhysical;
         }
 
-        // A sealed copy copied with the headers in one send is what below-threshold means; not a fallback.
-        if (!(reason == FallbackReason.BelowThreshold && source.SealedCopy))
+        if (!source.SealedCopy)
         {
             CountFallback(reason);
             StaticFileLog.Fallback(_logger, source.LogPath, policy.Mode, reason.Name());
+        }
+        else if (reason != FallbackReason.BelowThreshold)
+        {
+            // Still the cache's bytes (written from its memory, counted as hot-cache): not a
+            // fallback, but why they were copied is counted. Below the threshold a copy goes with
+            // the headers in one send by design, which is not counted at all.
+            _metrics.CacheCopy(reason);
+            StaticFileLog.HotCacheCopied(_logger, source.LogPath, policy.Mode, reason.Name());
         }
 
         return false;
@@ -262,6 +269,24 @@ internal sealed class BodySender
     {
         public void RegionCompleted(FileRegion region, RegionResult result)
         {
+            if (sealedCopy)
+            {
+                // The cache's bytes whatever the engine; the transport copying them itself (every
+                // engine refused by the kernel) is counted as a copy of the cache, not a fallback.
+                if (result.Outcome != RegionOutcome.Sent)
+                {
+                    return;
+                }
+
+                if (result.Engine == RegionEngine.Copy)
+                {
+                    sender._metrics.CacheCopy(FallbackReason.KernelError);
+                }
+
+                sender.Record(ResponseStrategy.HotCache, result.BytesSent, response);
+                return;
+            }
+
             for (var i = 0; i < result.EngineFallbacks; i++)
             {
                 sender.CountFallback(FallbackReason.KernelError);
@@ -275,7 +300,6 @@ internal sealed class BodySender
             var strategy = result.Engine switch
             {
                 RegionEngine.Copy => ResponseStrategy.Stream,
-                _ when sealedCopy => ResponseStrategy.HotCache,
                 RegionEngine.Splice => ResponseStrategy.Splice,
                 _ => ResponseStrategy.SendFile,
             };

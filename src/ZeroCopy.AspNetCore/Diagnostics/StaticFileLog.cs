@@ -80,4 +80,7 @@ internal static partial class StaticFileLog
 
     [LoggerMessage(104, LogLevel.Debug, "Response for {Path} streamed instead of {Mode}: {Reason}", EventName = "ZeroCopyFallback")]
     public static partial void Fallback(ILogger logger, string? path, ZeroCopyMode mode, string reason);
+
+    [LoggerMessage(107, LogLevel.Debug, "Response for {Path} written from the hot-file cache's memory instead of {Mode}: {Reason}", EventName = "HotCacheCopied")]
+    public static partial void HotCacheCopied(ILogger logger, string? path, ZeroCopyMode mode, string reason);
 }

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.IO.Pipelines;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
@@ -90,7 +89,10 @@ internal sealed class BodySender
             // The span is only touched synchronously, while this request holds the entry.
             writer.Write(file.Content.Slice((int)offset, (int)count));
             Record(ResponseStrategy.HotCache, count, response: !part);
-            return part || await FlushAsync(writer, context.RequestAborted);
+            // Not flushed: the server sends the bytes when the response ends, with its end. HTTP/2
+            // then sends one DATA frame carrying END_STREAM; flushing here made it two, the second
+            // empty (9 more bytes, one more TLS record and send per response: RFC 9113 §6.1).
+            return true;
         }
 
         if (server is not null && file.Version.PhysicalPath is { } path)
@@ -156,20 +158,6 @@ internal sealed class BodySender
 
         Record(ResponseStrategy.Stream, count, response: !part);
         return true;
-    }
-
-    private async Task<bool> FlushAsync(PipeWriter writer, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await writer.FlushAsync(cancellationToken);
-            return true;
-        }
-        catch (OperationCanceledException ex)
-        {
-            StaticFileLog.WriteCancelled(_logger, ex);
-            return false;
-        }
     }
 
     /// <param name="Handle">The descriptor to send from (the file's or the sealed copy's memfd); null: none.</param>

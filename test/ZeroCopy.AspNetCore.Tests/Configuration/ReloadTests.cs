@@ -37,8 +37,10 @@ public sealed class ReloadTests : IDisposable
         var settings = host.Services.GetRequiredService<ZeroCopySettings>();
         var options = settings.Current;
         var ownLogs = OwnLogs(host);
+        TestContext.Current.TestOutputHelper?.WriteLine($"before touch: entries={metrics.Gauge("zerocopy.cache.entries")} bytes={metrics.Gauge("zerocopy.cache.bytes")} {metrics.Dump()}");
 
         await TouchAsync(settings);
+        TestContext.Current.TestOutputHelper?.WriteLine($"after touch: entries={metrics.Gauge("zerocopy.cache.entries")} bytes={metrics.Gauge("zerocopy.cache.bytes")} {metrics.Dump()}");
 
         Assert.Same(cache, Cache(host));
         Assert.Equal(2, cache.Count);
@@ -49,6 +51,7 @@ public sealed class ReloadTests : IDisposable
         var (hits, misses) = (metrics.Total("zerocopy.cache.hits"), metrics.Total("zerocopy.cache.misses"));
         await GetAsync(host, "/a.txt", "/b.txt");
         Assert.Equal((hits + 2, misses), (metrics.Total("zerocopy.cache.hits"), metrics.Total("zerocopy.cache.misses")));
+        TestContext.Current.TestOutputHelper?.WriteLine($"after touch and two requests: entries={metrics.Gauge("zerocopy.cache.entries")} {metrics.Dump()}");
 
         // The next effective change is the first one logged.
         await ChangeAsync(settings, Settings(cacheControl: "max-age=2", extra: "\"Mdoe\": \"Stream\","), SettingsChange.Responses);

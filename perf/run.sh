@@ -11,12 +11,14 @@
 #   --big-duration S      seconds per 64 MiB cell (2) --warmup S        warm-up per server start (3)
 #   --connections LIST    default 4,32                --threads N       wrk threads (default 2)
 #   --servers LIST        stock,stream,sendfile,splice,cache,nginx (default all)
-#   --workloads LIST      4k,64k,1m,64m,small,plaintext (default all)
+#   --workloads LIST      4k,64k,1m,64m,small,plaintext,4k-tls,64m-tls,4k-h2 (default all; the
+#                         last three: HTTPS/1.1 with wrk and HTTP/2 with h2load, on stock, cache, nginx)
 #   --small-sample N      small files SHA-checked per server start (100)
 #   --keep-files          keep the generated files and server logs
 #
-# Installs wrk and nginx with apt-get when they are missing (as root); without nginx it goes on and
-# says so in the table. Builds Release only. Exit codes: 0 ok; 1 a server returned errors or wrong
+# Installs wrk, nginx, openssl and h2load (nghttp2-client) with apt-get when they are missing (as
+# root); without nginx it goes on and says so in the table. Makes a self-signed certificate with
+# openssl for the servers' HTTPS ports. Builds Release only. Exit codes: 0 ok; 1 a server returned errors or wrong
 # bytes (the table marks the failed cells); 2 usage or missing tools; 130 interrupted.
 # See perf/README.md for what is measured and how to read the numbers.
 set -euo pipefail
@@ -68,6 +70,13 @@ find_nginx() {
 if ! command -v wrk >/dev/null 2>&1; then
   install_packages wrk || { echo "error: wrk is missing and could not be installed (apt-get install wrk, as root)" >&2; exit 2; }
 fi
+# The TLS cells: openssl makes their certificate, h2load (Debian's nghttp2-client) drives HTTP/2.
+if ! command -v openssl >/dev/null 2>&1; then
+  install_packages openssl || echo "note: openssl is missing and could not be installed; the TLS cells will fail" >&2
+fi
+if ! command -v h2load >/dev/null 2>&1; then
+  install_packages nghttp2-client || echo "note: h2load (nghttp2-client) is missing and could not be installed; the HTTP/2 cells will fail" >&2
+fi
 nginx_bin="$(find_nginx)"
 if [ -z "$nginx_bin" ]; then
   install_packages nginx || echo "note: nginx is missing and could not be installed; going on without it (the table says so)" >&2
@@ -88,7 +97,7 @@ cleanup() {
   while read -r pid role; do
     if [ "$pid" = workdir ]; then
       case "$role" in /tmp/zcperf-*) rm -rf -- "$role" ;; esac
-    elif [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qE 'nginx|PerfHost|wrk'; then
+    elif [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qE 'nginx|PerfHost|wrk|h2load'; then
       kill -TERM "$pid" 2>/dev/null || true
     fi
   done <"$pid_file"
@@ -96,11 +105,28 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The HTTPS port of every server (the .NET hosts and nginx load the same two files): a self-signed
+# P-256 certificate for 127.0.0.1, in a folder of this run (deleted on exit through the pid file).
+tls_args=()
+if command -v openssl >/dev/null 2>&1; then
+  tls_dir="$(mktemp -d /tmp/zcperf-tls.XXXXXX)"
+  echo "workdir $tls_dir" >>"$pid_file"
+  if openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+      -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+      -keyout "$tls_dir/key.pem" -out "$tls_dir/cert.pem" >/dev/null 2>&1; then
+    tls_args=(--tls-cert "$tls_dir/cert.pem" --tls-key "$tls_dir/key.pem")
+  else
+    echo "note: openssl could not make a certificate; the TLS cells will fail" >&2
+  fi
+fi
+
 set +e
 dotnet "$harness" \
   --perfhost "$perfhost" \
   --wrk "$(command -v wrk)" \
   --nginx "${nginx_bin:-nginx}" \
+  --h2load "$(command -v h2load || echo h2load)" \
+  "${tls_args[@]}" \
   --pid-file "$pid_file" \
   --started-at "$started_at" \
   --command "perf/run.sh${*:+ $*}" \

@@ -12,6 +12,8 @@ internal sealed class Harness
 {
     private readonly HarnessOptions _options;
     private readonly WrkRunner _wrk;
+    private H2loadRunner? _h2load;
+    private TlsFiles? _tls;
     private readonly List<Sample> _samples = [];
     private readonly RunNotes _notes = new();
     private readonly HashSet<string> _broken = new(StringComparer.Ordinal);
@@ -31,6 +33,27 @@ internal sealed class Harness
             ?? throw new HarnessException($"wrk not found ('{_options.Wrk}'); perf/run.sh installs it with apt-get.");
         var servers = SelectServers(out var nginxVersion);
         var workloads = Select(Workload.All, _options.Workloads, static w => w.Id, "workload");
+        string? h2loadVersion = null;
+        if (workloads.Any(static w => w.Transport != Transport.Plain))
+        {
+            if (_options.TlsCertificate is { } certificate && _options.TlsKey is { } key)
+            {
+                _tls = new TlsFiles(certificate, key);
+            }
+            else
+            {
+                _notes.Add("no certificate was given (--tls-cert, --tls-key; perf/run.sh makes them with openssl): the HTTPS and HTTP/2 cells fail.");
+            }
+
+            if (workloads.Any(static w => w.Transport == Transport.Http2))
+            {
+                h2loadVersion = H2loadRunner.Version(_options.H2load);
+                if (h2loadVersion is null)
+                {
+                    _notes.Add($"h2load is not available ('{_options.H2load}' does not run; perf/run.sh installs Debian's nghttp2-client): the HTTP/2 cells fail.");
+                }
+            }
+        }
 
         if (_options.InjectFault is { } fault)
         {
@@ -59,6 +82,7 @@ internal sealed class Harness
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"generated {files.Fixed.Count + files.Small.Count} files, {files.TotalBytes / 1048576.0:F0} MiB, in {generate.Elapsed.TotalSeconds:F1} s"));
             Directory.CreateDirectory(Path.Combine(work.FullName, "logs"));
+            _h2load = new H2loadRunner(_options.H2load, _options.Threads, Path.Combine(work.FullName, "logs"));
             await MeasureBackgroundAsync(cancel);
 
             for (var round = 1; round <= _options.Rounds; round++)
@@ -72,7 +96,7 @@ internal sealed class Harness
 
             var context = new ReportContext(
                 _options, servers, workloads, _samples, _notes, MachineInfo.Describe(),
-                wrkVersion, nginxVersion, started.Elapsed);
+                wrkVersion, nginxVersion, started.Elapsed, h2loadVersion);
             var report = Report.Write(context);
             Console.WriteLine();
             Console.WriteLine(report);
@@ -163,7 +187,7 @@ internal sealed class Harness
 
     private async Task RunServerAsync(ServerSpec spec, int round, List<Workload> workloads, FileSet files, string work, CancellationToken cancel)
     {
-        var cells = workloads.Where(w => !w.Plaintext || spec.RunsPlaintext).ToList();
+        var cells = workloads.Where(spec.Runs).ToList();
         if (_broken.Contains(spec.Id))
         {
             return;
@@ -174,8 +198,8 @@ internal sealed class Harness
         try
         {
             server = spec.Kind == ServerKind.Nginx
-                ? await NginxServer.StartAsync(spec, _options.Nginx, files.Root, Path.Combine(work, "nginx"), cancel)
-                : await PerfHostServer.StartAsync(spec, _options.PerfHost!, files.Root, Path.Combine(work, "logs", $"{spec.Id}-{round}.log"), _options.InjectFault, _options.HostArguments, cancel);
+                ? await NginxServer.StartAsync(spec, _options.Nginx, files.Root, Path.Combine(work, "nginx"), _tls, cancel)
+                : await PerfHostServer.StartAsync(spec, _options.PerfHost!, files.Root, Path.Combine(work, "logs", $"{spec.Id}-{round}.log"), _options.InjectFault, _options.HostArguments, _tls, cancel);
         }
         catch (HarnessException ex)
         {
@@ -194,13 +218,19 @@ internal sealed class Harness
             Dictionary<string, int> headerBytes;
             try
             {
-                headerBytes = await ResponseVerifier.VerifyAsync(server, files, cells, _options.SmallSample, round * 7919 + spec.Id.Length, cancel);
+                headerBytes = await ResponseVerifier.VerifyAsync(server, files, cells, _options.SmallSample, round * 7919 + spec.Id.Length, _tls, cancel);
             }
             catch (Exception ex) when (!cancel.IsCancellationRequested
-                && ex is HarnessException or IOException or System.Net.Sockets.SocketException or TimeoutException or OperationCanceledException)
+                && ex is HarnessException or IOException or System.Net.Sockets.SocketException or TimeoutException or OperationCanceledException
+                    or HttpRequestException or System.Security.Authentication.AuthenticationException)
             {
                 FailServer(spec, round, cells, "wrong response before load: " + ex.Message);
                 return;
+            }
+
+            if (server.TlsNegotiated is { } negotiated)
+            {
+                _notes.Negotiated(spec.Title, "HTTPS/1.1", negotiated);
             }
 
             if (_options.Warmup > 0 && await WarmUpAsync(server, cancel) is { } warmupProblem)
@@ -225,6 +255,10 @@ internal sealed class Harness
                     fromThisStart.Add(sample);
                     _samples.Add(sample);
                     Progress(sample);
+                    if (workload.Transport == Transport.Http2 && _h2load!.LastNegotiated is { Length: > 0 } h2)
+                    {
+                        _notes.Negotiated(spec.Title, "HTTP/2 (h2load)", h2);
+                    }
                 }
             }
 
@@ -271,12 +305,27 @@ internal sealed class Harness
     /// </summary>
     private async Task<string?> WarmUpWorkloadAsync(RunningServer server, Workload workload, CancellationToken cancel)
     {
+        if (workload.Transport == Transport.Http2)
+        {
+            try
+            {
+                var h2 = await _h2load!.RunAsync(server.TlsBaseUrl + WarmRoot + workload.UrlPath, 4, 1, cancel);
+                return h2.SocketErrors > 0 || h2.BadStatus > 0
+                    ? string.Create(CultureInfo.InvariantCulture, $"errors during the {workload.Id} warm-up: {h2.SocketErrors} failed requests, {h2.BadStatus} bad statuses")
+                    : null;
+            }
+            catch (HarnessException ex)
+            {
+                return $"{workload.Id} warm-up: {ex.Message}";
+            }
+        }
+
         var (url, mode, value, prefix) = workload.Check switch
         {
             _ when workload.Plaintext => (server.BaseUrl + workload.UrlPath, "fixed", workload.BodyLength.ToString(CultureInfo.InvariantCulture), null),
             CheckMode.Small => (server.BaseUrl + "/", "small", FileSet.SmallCount.ToString(CultureInfo.InvariantCulture), WarmRoot),
-            CheckMode.Fixed => (server.BaseUrl + WarmRoot + workload.UrlPath, "fixed", workload.BodyLength.ToString(CultureInfo.InvariantCulture), null),
-            _ => (server.BaseUrl + WarmRoot + workload.UrlPath, "bytes", workload.BodyLength.ToString(CultureInfo.InvariantCulture), (string?)null),
+            CheckMode.Fixed => (server.BaseUrlFor(workload) + WarmRoot + workload.UrlPath, "fixed", workload.BodyLength.ToString(CultureInfo.InvariantCulture), null),
+            _ => (server.BaseUrlFor(workload) + WarmRoot + workload.UrlPath, "bytes", workload.BodyLength.ToString(CultureInfo.InvariantCulture), (string?)null),
         };
         try
         {
@@ -322,7 +371,9 @@ internal sealed class Harness
         WrkResult? result = null;
         try
         {
-            result = await _wrk.RunAsync(server.BaseUrl + workload.UrlPath, connections, seconds, mode, value, cancel);
+            result = workload.Transport == Transport.Http2
+                ? await _h2load!.RunAsync(server.TlsBaseUrl + workload.UrlPath, connections, seconds, cancel)
+                : await _wrk.RunAsync(server.BaseUrlFor(workload) + workload.UrlPath, connections, seconds, mode, value, cancel);
         }
         catch (HarnessException ex)
         {

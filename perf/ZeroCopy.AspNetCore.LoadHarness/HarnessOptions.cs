@@ -16,7 +16,8 @@ internal sealed class HarnessOptions
           --warmup S              seconds of mixed load after each server start (default 3; 0 = none)
           --connections LIST      wrk connection counts (default 4,32)
           --servers LIST          any of stock,stream,sendfile,splice,cache,nginx (default all)
-          --workloads LIST        any of 4k,64k,1m,64m,small,plaintext (default all)
+          --workloads LIST        any of 4k,64k,1m,64m,small,plaintext,4k-tls,64m-tls,4k-h2 (default all);
+                                  the last three (HTTPS/1.1 with wrk, HTTP/2 with h2load) run on stock, cache and nginx
           --threads N             wrk threads (default 2)
           --small-sample N        small files checked by SHA-256 per server start (default 100)
           --keep-files            keep the temporary file set and the server logs
@@ -25,7 +26,8 @@ internal sealed class HarnessOptions
                                   (status: 500, length: wrong body length, abort: connection closed);
                                   the run must then fail with exit code 1
           --perfhost PATH         the built ZeroCopy.AspNetCore.PerfHost (run.sh passes it)
-          --wrk PATH, --nginx PATH  tools (default: from PATH)
+          --wrk PATH, --nginx PATH, --h2load PATH  tools (default: from PATH)
+          --tls-cert PEM --tls-key PEM  certificate and key of every server's HTTPS port (run.sh makes them with openssl)
         """;
 
     public bool Quick { get; private set; }
@@ -43,6 +45,9 @@ internal sealed class HarnessOptions
     public string? PerfHost { get; private set; }
     public string Wrk { get; private set; } = "wrk";
     public string Nginx { get; private set; } = "nginx";
+    public string H2load { get; private set; } = "h2load";
+    public string? TlsCertificate { get; private set; }
+    public string? TlsKey { get; private set; }
     public string? PidFile { get; private set; }
     public string? InjectFault { get; private set; }
     public IReadOnlyList<string> HostArguments => _hostArguments;
@@ -113,6 +118,15 @@ internal sealed class HarnessOptions
                 case "--nginx":
                     options.Nginx = Next();
                     break;
+                case "--h2load":
+                    options.H2load = Next();
+                    break;
+                case "--tls-cert":
+                    options.TlsCertificate = Path.GetFullPath(Next());
+                    break;
+                case "--tls-key":
+                    options.TlsKey = Path.GetFullPath(Next());
+                    break;
                 case "--pid-file":
                     options.PidFile = Path.GetFullPath(Next());
                     break;
@@ -134,6 +148,11 @@ internal sealed class HarnessOptions
         if (options.PerfHost is null)
         {
             throw new ArgumentException("--perfhost is required (perf/run.sh passes it).");
+        }
+
+        if ((options.TlsCertificate is null) != (options.TlsKey is null))
+        {
+            throw new ArgumentException("--tls-cert and --tls-key go together.");
         }
 
         if (options.Connections.Any(c => c < options.Threads))

@@ -7,21 +7,34 @@ namespace ZeroCopy.AspNetCore.LoadHarness;
 
 /// <summary>
 /// nginx as the reference: 2 workers, sendfile on, tcp_nopush on, open_file_cache, no access log,
-/// in the foreground (daemon off) under a temporary prefix, on a free loopback port.
+/// in the foreground (daemon off) under a temporary prefix, on a free loopback port; with a
+/// certificate, also an HTTPS port (HTTP/1.1 and HTTP/2 by ALPN) on another.
 /// </summary>
 internal sealed class NginxServer : RunningServer
 {
     private const int Workers = 2;
     private readonly string _errorLog;
 
-    private NginxServer(ServerSpec spec, Process process, int port, string logPath, string errorLog)
-        : base(spec, process, port, logPath) => _errorLog = errorLog;
+    private NginxServer(ServerSpec spec, Process process, int port, int? tlsPort, string logPath, string errorLog)
+        : base(spec, process, port, logPath, tlsPort) => _errorLog = errorLog;
 
     /// <summary>The master and its workers.</summary>
     public override IReadOnlyList<int> Pids() => [Process.Id, .. ProcStats.Children(Process.Id)];
 
+    /// <summary>
+    /// The TLS lines of the server block. nginx 1.22 (Debian 12) takes <c>http2</c> on the listen
+    /// line and allows TLSv1 to TLSv1.2 by default (TLSv1.3 joined its default list in 1.23.4): the
+    /// protocols are set so that it negotiates TLS 1.3, as Kestrel and the clients do.
+    /// </summary>
+    private static string TlsConfig(int? tlsPort, TlsFiles? tls) => tlsPort is not { } port || tls is null ? string.Empty : string.Create(CultureInfo.InvariantCulture, $$"""
+                listen 127.0.0.1:{{port}} ssl http2;
+                ssl_certificate {{tls.Certificate}};
+                ssl_certificate_key {{tls.Key}};
+                ssl_protocols TLSv1.2 TLSv1.3;
+        """);
+
     /// <summary>The nginx configuration used, for the README.</summary>
-    public static string Config(string prefix, string root, int port) => string.Create(CultureInfo.InvariantCulture, $$"""
+    public static string Config(string prefix, string root, int port, int? tlsPort = null, TlsFiles? tls = null) => string.Create(CultureInfo.InvariantCulture, $$"""
         worker_processes {{Workers}};
         daemon off;
         pid {{prefix}}/nginx.pid;
@@ -43,6 +56,7 @@ internal sealed class NginxServer : RunningServer
             default_type application/octet-stream;
             server {
                 listen 127.0.0.1:{{port}};
+        {{TlsConfig(tlsPort, tls)}}
                 root {{root}};
                 # The warm-up's second mount of the same root (the .NET hosts have one too).
                 location {{Harness.WarmRoot}}/ {
@@ -57,7 +71,7 @@ internal sealed class NginxServer : RunningServer
 
         """);
 
-    public static async Task<NginxServer> StartAsync(ServerSpec spec, string nginx, string root, string prefix, CancellationToken cancel)
+    public static async Task<NginxServer> StartAsync(ServerSpec spec, string nginx, string root, string prefix, TlsFiles? tls, CancellationToken cancel)
     {
         Directory.CreateDirectory(prefix);
         string? lastProblem = null;
@@ -65,10 +79,11 @@ internal sealed class NginxServer : RunningServer
         {
             // A port that was free a moment ago; if nginx loses the race it exits and we try another.
             var port = FreePort();
+            int? tlsPort = tls is null ? null : FreePort();
             var configPath = Path.Combine(prefix, "nginx.conf");
             var errorLog = Path.Combine(prefix, "error.log");
             File.Delete(errorLog);
-            await File.WriteAllTextAsync(configPath, Config(prefix, root, port), cancel);
+            await File.WriteAllTextAsync(configPath, Config(prefix, root, port, tlsPort, tls), cancel);
 
             var startInfo = new ProcessStartInfo(nginx)
             {
@@ -87,10 +102,11 @@ internal sealed class NginxServer : RunningServer
             var deadline = DateTime.UtcNow.AddSeconds(15);
             while (DateTime.UtcNow < deadline && !process.HasExited)
             {
-                if (ProcStats.Children(process.Id).Count >= Workers && await CanConnectAsync(port, cancel))
+                if (ProcStats.Children(process.Id).Count >= Workers && await CanConnectAsync(port, cancel)
+                    && (tlsPort is not { } secure || await CanConnectAsync(secure, cancel)))
                 {
                     // The pipes keep draining (output, error) until nginx exits; with -e and daemon off it writes to them only when it cannot start.
-                    return new NginxServer(spec, process, port, errorLog, errorLog);
+                    return new NginxServer(spec, process, port, tlsPort, errorLog, errorLog);
                 }
 
                 await Task.Delay(50, cancel);

@@ -8,15 +8,16 @@ internal sealed class PerfHostServer : RunningServer
 {
     private const string ReadyPrefix = "PERFHOST READY ";
 
-    private PerfHostServer(ServerSpec spec, Process process, int port, string logPath, IReadOnlyDictionary<string, string> ready)
-        : base(spec, process, port, logPath) => Ready = ready;
+    private PerfHostServer(ServerSpec spec, Process process, int port, int? tlsPort, string logPath, IReadOnlyDictionary<string, string> ready)
+        : base(spec, process, port, logPath, tlsPort) => Ready = ready;
 
     /// <summary>The key=value pairs of the ready line (impl, mode, configuration, gc, runtime...).</summary>
     public IReadOnlyDictionary<string, string> Ready { get; }
 
     public override IReadOnlyList<int> Pids() => [Process.Id];
 
-    public static async Task<PerfHostServer> StartAsync(ServerSpec spec, string perfHost, string root, string logPath, string? fault, IReadOnlyList<string> extra, CancellationToken cancel)
+    /// <param name="tls">The certificate of the HTTPS port; only servers that run the TLS workloads get one.</param>
+    public static async Task<PerfHostServer> StartAsync(ServerSpec spec, string perfHost, string root, string logPath, string? fault, IReadOnlyList<string> extra, TlsFiles? tls, CancellationToken cancel)
     {
         var startInfo = new ProcessStartInfo(perfHost)
         {
@@ -34,6 +35,13 @@ internal sealed class PerfHostServer : RunningServer
         startInfo.ArgumentList.Add(root);
         startInfo.ArgumentList.Add("--port");
         startInfo.ArgumentList.Add("0");
+        if (tls is not null && spec.RunsTls)
+        {
+            foreach (var argument in new[] { "--https-port", "0", "--tls-cert", tls.Certificate, "--tls-key", tls.Key })
+            {
+                startInfo.ArgumentList.Add(argument);
+            }
+        }
         foreach (var argument in spec.IsOurs ? extra : [])
         {
             startInfo.ArgumentList.Add(argument);
@@ -97,7 +105,8 @@ internal sealed class PerfHostServer : RunningServer
             .Where(static pair => pair.Length == 2)
             .ToDictionary(static pair => pair[0], static pair => pair[1], StringComparer.Ordinal);
         var uri = new Uri(fields["url"]);
-        var server = new PerfHostServer(spec, process, uri.Port, logPath, fields);
+        int? tlsPort = fields.TryGetValue("https", out var https) ? new Uri(https).Port : null;
+        var server = new PerfHostServer(spec, process, uri.Port, tlsPort, logPath, fields);
         if (!string.Equals(fields.GetValueOrDefault("configuration"), "Release", StringComparison.Ordinal))
         {
             server.Dispose();

@@ -14,7 +14,8 @@ internal sealed record ReportContext(
     string Machine,
     string WrkVersion,
     string? NginxVersion,
-    TimeSpan HarnessElapsed);
+    TimeSpan HarnessElapsed,
+    string? H2loadVersion = null);
 
 /// <summary>
 /// The markdown table: medians across rounds per workload, connection count and server, with
@@ -43,6 +44,10 @@ internal static class Report
         Line(builder, $"- Run duration: {(int)elapsed.TotalMinutes} min {elapsed.Seconds} s{(options.StartedAtUnix is null ? " (harness only)" : " (whole command, Release build included)")}");
         Line(builder, $"- Rounds: {options.Rounds} (servers alternate A B C ... per round; medians across rounds); {options.Duration} s of load per cell, 64 MiB {options.BigDuration} s; {options.Warmup} s mixed warm-up after each server start");
         Line(builder, $"- Client: {context.WrkVersion}, {options.Threads} threads, keep-alive, connections {string.Join(" and ", options.Connections)}");
+        if (context.Workloads.Any(static w => w.Transport != Transport.Plain))
+        {
+            Line(builder, $"- TLS cells (stock, ours Auto + hot cache, nginx; the same self-signed P-256 certificate made by openssl; what each client negotiated is in the notes): HTTPS/1.1 with wrk; HTTP/2 with {context.H2loadVersion ?? "h2load (not available)"}, ALPN h2, one stream at a time per connection (-m 1), {options.Threads} threads; its MB/s counts HTTP/2 traffic (frames, compressed headers, bodies)");
+        }
         Line(builder, $"- Machine: {context.Machine}. Client and servers share these cores; nothing is pinned. Busy with other processes just before the run: {context.Notes.BackgroundCpuPercent:F0}%");
         Line(builder, $"- Servers: {context.Notes.Runtime ?? ".NET"} ({context.Notes.Gc ?? "?"} GC, Release, Kestrel defaults, log level Warning); {nginx}");
         Line(builder);
@@ -203,6 +208,7 @@ internal static class Report
 
     private const string ResponsesPrefix = "zerocopy.responses|zerocopy.strategy=";
     private const string FallbackPrefix = "zerocopy.fallbacks|zerocopy.fallback.reason=";
+    private const string CacheCopyPrefix = "zerocopy.cache.copies|zerocopy.fallback.reason=";
 
     /// <summary>The library's counters summed over samples.</summary>
     private static Dictionary<string, long> Sum(IEnumerable<Sample> samples)
@@ -241,7 +247,14 @@ internal static class Report
 
         var text = string.Join(", ", strategies.OrderByDescending(static p => p.Value).Select(p => string.Create(s_inv, $"{p.Key} {100.0 * p.Value / total:F0}%")));
         var fallbacks = ByPrefix(counters, FallbackPrefix);
-        return fallbacks.Count == 0 ? text : text + " (fallback: " + string.Join(", ", fallbacks.OrderByDescending(static p => p.Value).Select(static p => p.Key)) + ")";
+        if (fallbacks.Count > 0)
+        {
+            text += " (fallback: " + string.Join(", ", fallbacks.OrderByDescending(static p => p.Value).Select(static p => p.Key)) + ")";
+        }
+
+        // Hot-cache bodies of MinZeroCopyBytes or more written from memory instead of sendfile (TLS, HTTP/2).
+        var copies = ByPrefix(counters, CacheCopyPrefix);
+        return copies.Count == 0 ? text : text + " (cache copied: " + string.Join(", ", copies.OrderByDescending(static p => p.Value).Select(static p => p.Key)) + ")";
     }
 
     private static IEnumerable<string> StrategyNotes(ReportContext context)

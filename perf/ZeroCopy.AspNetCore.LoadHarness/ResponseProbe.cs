@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Globalization;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
@@ -20,29 +21,58 @@ internal sealed record ProbeResponse(int Status, int HeaderBytes, long ContentLe
 /// A minimal HTTP/1.1 client on one keep-alive connection that sends exactly what wrk sends
 /// (<c>GET path HTTP/1.1</c> and a Host header), so the header size it measures is the header size
 /// wrk receives. It reads headers and exactly Content-Length body bytes, hashing them, and fails on
-/// anything else: chunked bodies, a connection closed early, bytes after the body.
+/// anything else: chunked bodies, a connection closed early, bytes after the body. Over TLS (the
+/// HTTPS port, ALPN http/1.1 only, as wrk) the same, inside the TLS stream.
 /// </summary>
 internal sealed class ResponseProbe : IDisposable
 {
     private const int MaxHeaderBytes = 16 * 1024;
     private readonly Socket _socket;
+    private readonly Stream _stream;
+    private readonly bool _tls;
     private readonly string _host;
     private readonly byte[] _buffer = ArrayPool<byte>.Shared.Rent(256 * 1024);
     private int _start;
     private int _end;
 
-    private ResponseProbe(Socket socket, int port)
+    private ResponseProbe(Socket socket, Stream stream, bool tls, int port)
     {
         _socket = socket;
+        _stream = stream;
+        _tls = tls;
         _host = string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{port}");
     }
 
-    public static async Task<ResponseProbe> ConnectAsync(int port, CancellationToken cancel)
+    /// <param name="port">The server's port.</param>
+    /// <param name="tls">The run's certificate when <paramref name="port"/> is the HTTPS port; null for plain HTTP.</param>
+    /// <param name="cancel">Cancels the connection and handshake.</param>
+    public static async Task<ResponseProbe> ConnectAsync(int port, TlsFiles? tls, CancellationToken cancel)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cancel);
-        return new ResponseProbe(socket, port);
+        try
+        {
+            await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cancel);
+            Stream stream = new NetworkStream(socket, ownsSocket: false);
+            string? negotiated = null;
+            if (tls is not null)
+            {
+                var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
+                await ssl.AuthenticateAsClientAsync(tls.ClientOptions("127.0.0.1", SslApplicationProtocol.Http11), cancel);
+                negotiated = $"{ssl.SslProtocol} {ssl.NegotiatedCipherSuite}";
+                stream = ssl;
+            }
+
+            return new ResponseProbe(socket, stream, tls is not null, port) { Negotiated = negotiated };
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
     }
+
+    /// <summary>The TLS version and cipher suite negotiated (TLS only).</summary>
+    public string? Negotiated { get; private init; }
 
     public async Task<ProbeResponse> GetAsync(string path, CancellationToken cancel)
     {
@@ -51,7 +81,7 @@ internal sealed class ResponseProbe : IDisposable
             throw new HarnessException($"the server sent {_end - _start} bytes nobody asked for before GET {path}");
         }
 
-        await _socket.SendAsync(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: {_host}\r\n\r\n"), cancel);
+        await _stream.WriteAsync(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: {_host}\r\n\r\n"), cancel);
 
         int headerEnd;
         while ((headerEnd = _buffer.AsSpan(_start, _end - _start).IndexOf("\r\n\r\n"u8)) < 0)
@@ -131,10 +161,24 @@ internal sealed class ResponseProbe : IDisposable
     }
 
     /// <summary>Fails when the server sends anything within <paramref name="wait"/> after the last response.</summary>
-    public void AssertQuiet(TimeSpan wait)
+    public async Task AssertQuietAsync(TimeSpan wait)
     {
         var extra = _end - _start;
-        if (extra == 0 && _socket.Poll(wait, SelectMode.SelectRead))
+        if (extra == 0 && _tls)
+        {
+            // TLS records that are not data (a session ticket) may still arrive: only decrypted
+            // bytes count. A read cancelled by the timeout leaves the stream unusable; the probe
+            // is done with it.
+            using var timeout = new CancellationTokenSource(wait);
+            try
+            {
+                extra = await _stream.ReadAsync(_buffer.AsMemory(_end), timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+        else if (extra == 0 && _socket.Poll(wait, SelectMode.SelectRead))
         {
             extra = _socket.Available;
         }
@@ -154,7 +198,7 @@ internal sealed class ResponseProbe : IDisposable
             _start = 0;
         }
 
-        var read = await _socket.ReceiveAsync(_buffer.AsMemory(_end), cancel);
+        var read = await _stream.ReadAsync(_buffer.AsMemory(_end), cancel);
         if (read == 0)
         {
             throw new HarnessException($"GET {path}: the server closed the connection in the middle of the response");
@@ -165,6 +209,7 @@ internal sealed class ResponseProbe : IDisposable
 
     public void Dispose()
     {
+        _stream.Dispose();
         _socket.Dispose();
         ArrayPool<byte>.Shared.Return(_buffer);
     }

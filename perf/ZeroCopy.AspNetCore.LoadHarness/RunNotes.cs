@@ -29,6 +29,10 @@ internal sealed class RunNotes
 
     public void Fail(string failure) => _failures.Add(failure);
 
+    /// <summary>TLS version and cipher suite by client and server, as the clients reported them.</summary>
+    public void Negotiated(string server, string client, string negotiated)
+        => Add($"TLS negotiated with {server}, {client}: {negotiated}");
+
     /// <summary>Log warnings, each with the servers that logged it.</summary>
     public Dictionary<string, List<string>> Warnings { get; } = new(StringComparer.Ordinal);
 

@@ -74,7 +74,9 @@ internal sealed class Sample
 
         if (wrk.SocketErrors > 0)
         {
-            problems.Add(string.Create(inv, $"socket errors: connect {wrk.ErrConnect}, read {wrk.ErrRead}, write {wrk.ErrWrite}, timeout {wrk.ErrTimeout}"));
+            problems.Add(workload.Transport == Transport.Http2
+                ? string.Create(inv, $"h2load: {wrk.ErrRead} requests failed, {wrk.ErrWrite} errored, {wrk.ErrTimeout} timed out")
+                : string.Create(inv, $"socket errors: connect {wrk.ErrConnect}, read {wrk.ErrRead}, write {wrk.ErrWrite}, timeout {wrk.ErrTimeout}"));
         }
 
         var badStatus = Math.Max(wrk.ErrStatus, wrk.BadStatus);
@@ -102,15 +104,27 @@ internal sealed class Sample
             problems.Add(string.Create(inv, $"load.lua checked {wrk.Checked} of {wrk.Requests} responses"));
         }
 
-        if (workload.Check != CheckMode.Small)
+        if (workload.Transport == Transport.Http2)
+        {
+            // h2load counts body bytes (DATA frame payloads) apart from HTTP/2's framing and
+            // compressed headers: every completed response is exactly one body, and each connection
+            // may have one more in flight (-m 1).
+            var low = wrk.Requests * workload.BodyLength;
+            var high = (wrk.Requests + connections) * workload.BodyLength;
+            if (wrk.DataBytes is not { } data || data < low || data > high)
+            {
+                problems.Add(string.Create(inv, $"{wrk.DataBytes} body bytes for {wrk.Requests} responses of {workload.BodyLength} bytes (expected {low}..{high})"));
+            }
+        }
+        else if (workload.Check != CheckMode.Small)
         {
             // Every response of a single-path workload has the same size: the probe's header size
             // (allowing a few bytes for headers of varying width) plus the body. Bytes of responses
             // still in flight when wrk stopped are counted too, at most one per connection.
             const int Slack = 32;
-            if (!headerBytes.TryGetValue(workload.UrlPath, out var header))
+            if (!headerBytes.TryGetValue(workload.HeaderKey, out var header))
             {
-                problems.Add($"no header size measured for {workload.UrlPath}");
+                problems.Add($"no header size measured for {workload.HeaderKey}");
             }
             else
             {

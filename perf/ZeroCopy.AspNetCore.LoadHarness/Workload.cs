@@ -13,6 +13,19 @@ internal enum CheckMode
     Small,
 }
 
+/// <summary>How the client reaches the server.</summary>
+internal enum Transport
+{
+    /// <summary>HTTP/1.1 over TCP, wrk.</summary>
+    Plain,
+
+    /// <summary>HTTP/1.1 over TLS (the server's HTTPS port), wrk with an https URL.</summary>
+    Tls,
+
+    /// <summary>HTTP/2 over TLS (ALPN h2), h2load, one stream at a time per connection.</summary>
+    Http2,
+}
+
 /// <summary>One workload of the table.</summary>
 /// <param name="Id">Command-line name.</param>
 /// <param name="Title">Name in the table.</param>
@@ -21,7 +34,8 @@ internal enum CheckMode
 /// <param name="BodyLength">Body length of every response (0 for the small files, which vary).</param>
 /// <param name="Big">Uses --big-duration.</param>
 /// <param name="Plaintext">The transport workload (not a file); only run on servers that have it.</param>
-internal sealed record Workload(string Id, string Title, string UrlPath, CheckMode Check, long BodyLength, bool Big = false, bool Plaintext = false)
+/// <param name="Transport">Plain HTTP/1.1, HTTPS/1.1 or HTTP/2 over TLS; the TLS ones run on the servers that have <see cref="ServerSpec.RunsTls"/>.</param>
+internal sealed record Workload(string Id, string Title, string UrlPath, CheckMode Check, long BodyLength, bool Big = false, bool Plaintext = false, Transport Transport = Transport.Plain)
 {
     public const string PlaintextBody = "Hello, World!";
 
@@ -33,5 +47,11 @@ internal sealed record Workload(string Id, string Title, string UrlPath, CheckMo
         new("64m", "64 MiB", "/big/64m.bin", CheckMode.Bytes, 64 * 1024 * 1024, Big: true),
         new("small", "10k small files (2-16 KiB, random)", "/", CheckMode.Small, 0),
         new("plaintext", "plaintext (transport)", "/plaintext", CheckMode.Fixed, PlaintextBody.Length, Plaintext: true),
+        new("4k-tls", "4 KiB hot, HTTPS/1.1", "/hot/4k.bin", CheckMode.Fixed, 4 * 1024, Transport: Transport.Tls),
+        new("64m-tls", "64 MiB, HTTPS/1.1", "/big/64m.bin", CheckMode.Bytes, 64 * 1024 * 1024, Big: true, Transport: Transport.Tls),
+        new("4k-h2", "4 KiB hot, HTTP/2 (TLS)", "/hot/4k.bin", CheckMode.Bytes, 4 * 1024, Transport: Transport.Http2),
     ];
+
+    /// <summary>The key of this workload's response header size in the verifier's table (TLS responses are measured on their own port).</summary>
+    public string HeaderKey => Transport == Transport.Plain ? UrlPath : "https:" + UrlPath;
 }

@@ -3,7 +3,8 @@ using System.Globalization;
 
 namespace ZeroCopy.AspNetCore.LoadHarness;
 
-/// <summary>What load.lua's done() reported for one wrk run.</summary>
+/// <summary>What load.lua's done() reported for one wrk run (or h2load, mapped to the same fields).</summary>
+/// <param name="DataBytes">h2load only: body bytes (DATA frame payloads) received; <see cref="Bytes"/> is then all HTTP/2 traffic.</param>
 internal sealed record WrkResult(
     long Requests,
     long Bytes,
@@ -20,7 +21,8 @@ internal sealed record WrkResult(
     long P50Us,
     long P90Us,
     long P99Us,
-    long MaxUs)
+    long MaxUs,
+    long? DataBytes = null)
 {
     public long SocketErrors => ErrConnect + ErrRead + ErrWrite + ErrTimeout;
 

@@ -23,11 +23,15 @@ internal sealed record HostArguments(
     string Root,
     int Port,
     string? Fault,
-    string[] Remaining)
+    string[] Remaining,
+    int? HttpsPort = null,
+    string? TlsCertificate = null,
+    string? TlsKey = null)
 {
     public const string Usage =
         "usage: ZeroCopy.AspNetCore.PerfHost --root DIR [--impl stock|zerocopy] [--mode Auto|SendFile|Splice|Stream]\n" +
         "                                    [--cache on|off] [--port N (0 = ephemeral)] [--fault status|length|abort]\n" +
+        "                                    [--https-port N --tls-cert PEM --tls-key PEM]\n" +
         "                                    [--Config:Key=value ...]";
 
     public static HostArguments Parse(string[] args)
@@ -38,6 +42,9 @@ internal sealed record HostArguments(
         string? root = null;
         var port = 0;
         string? fault = null;
+        int? httpsPort = null;
+        string? certificate = null;
+        string? key = null;
         var remaining = new List<string>();
 
         for (var i = 0; i < args.Length; i++)
@@ -69,12 +76,16 @@ internal sealed record HostArguments(
                     root = Path.GetFullPath(Value(args, ref i, name, inlineValue));
                     break;
                 case "--port":
-                    var text = Value(args, ref i, name, inlineValue);
-                    if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out port) || port > 65535)
-                    {
-                        throw new ArgumentException($"--port: '{text}' is not a port number.");
-                    }
-
+                    port = PortNumber(name, Value(args, ref i, name, inlineValue));
+                    break;
+                case "--https-port":
+                    httpsPort = PortNumber(name, Value(args, ref i, name, inlineValue));
+                    break;
+                case "--tls-cert":
+                    certificate = Path.GetFullPath(Value(args, ref i, name, inlineValue));
+                    break;
+                case "--tls-key":
+                    key = Path.GetFullPath(Value(args, ref i, name, inlineValue));
                     break;
                 case "--fault":
                     fault = Value(args, ref i, name, inlineValue);
@@ -105,8 +116,18 @@ internal sealed record HostArguments(
             throw new ArgumentException("--mode and --cache apply to --impl zerocopy only.");
         }
 
-        return new HostArguments(implementation, mode, cache, root, port, fault, [.. remaining]);
+        if (httpsPort is not null && (certificate is null || key is null))
+        {
+            throw new ArgumentException("--https-port needs --tls-cert and --tls-key (PEM files).");
+        }
+
+        return new HostArguments(implementation, mode, cache, root, port, fault, [.. remaining], httpsPort, certificate, key);
     }
+
+    private static int PortNumber(string name, string text)
+        => int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port <= 65535
+            ? port
+            : throw new ArgumentException($"{name}: '{text}' is not a port number.");
 
     private static (string Name, string? Value) Split(string arg)
     {
@@ -116,7 +137,7 @@ internal sealed record HostArguments(
             : (arg, null);
     }
 
-    private static bool IsOwn(string name) => name is "--impl" or "--mode" or "--cache" or "--root" or "--port" or "--fault";
+    private static bool IsOwn(string name) => name is "--impl" or "--mode" or "--cache" or "--root" or "--port" or "--fault" or "--https-port" or "--tls-cert" or "--tls-key";
 
     private static string Value(string[] args, ref int i, string name, string? inlineValue)
     {

@@ -31,7 +31,21 @@ var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
 // (arguments.Remaining) is added after this and can still lower the level.
 builder.Configuration.AddInMemoryCollection([new("Logging:LogLevel:Default", "Warning")]);
 builder.Configuration.AddCommandLine(arguments.Remaining);
-builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, arguments.Port));
+// The HTTPS port, when asked for: HTTP/1.1 and HTTP/2 by ALPN (Kestrel's default for TLS endpoints,
+// stated here), with the certificate the harness gives every server, nginx included.
+using var certificate = arguments.HttpsPort is null ? null : LoadCertificate(arguments.TlsCertificate!, arguments.TlsKey!);
+builder.WebHost.ConfigureKestrel(kestrel =>
+{
+    kestrel.Listen(IPAddress.Loopback, arguments.Port);
+    if (arguments.HttpsPort is { } httpsPort)
+    {
+        kestrel.Listen(IPAddress.Loopback, httpsPort, listen =>
+        {
+            listen.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1AndHttp2;
+            listen.UseHttps(certificate!);
+        });
+    }
+});
 
 var counters = new StrategyCounters(listen: arguments.Implementation == Implementation.ZeroCopy);
 if (arguments.Implementation == Implementation.ZeroCopy)
@@ -91,15 +105,17 @@ else
 
 await app.StartAsync();
 
-var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()
+var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+var address = addresses.FirstOrDefault(static a => a.StartsWith("http://", StringComparison.Ordinal))
     ?? throw new InvalidOperationException("Kestrel reported no address.");
+var https = addresses.FirstOrDefault(static a => a.StartsWith("https://", StringComparison.Ordinal));
 #if DEBUG
 const string Configuration = "Debug";
 #else
 const string Configuration = "Release";
 #endif
 Console.WriteLine(
-    $"PERFHOST READY url={address} pid={Environment.ProcessId} impl={arguments.Implementation} mode={arguments.Mode} " +
+    $"PERFHOST READY url={address}{(https is null ? string.Empty : " https=" + https)} pid={Environment.ProcessId} impl={arguments.Implementation} mode={arguments.Mode} " +
     $"cache={(arguments.Cache ? "on" : "off")} fault={arguments.Fault ?? "none"} configuration={Configuration} gc={(GCSettings.IsServerGC ? "server" : "workstation")} " +
     $"runtime={RuntimeInformation.FrameworkDescription.Replace(' ', '-')}");
 Console.Out.Flush();
@@ -111,4 +127,12 @@ return 0;
 internal static partial class Program
 {
     private const string WarmRoot = "/warmroot";
+
+    /// <summary>A PEM certificate and key, re-imported as PKCS#12 so SslStream can use the key on any platform.</summary>
+    private static System.Security.Cryptography.X509Certificates.X509Certificate2 LoadCertificate(string certificate, string key)
+    {
+        using var pem = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(certificate, key);
+        return System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12(
+            pem.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pkcs12), null);
+    }
 }

@@ -1,11 +1,16 @@
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Options;
 using ZeroCopy.AspNetCore.Server;
 
 // A small file server: `dotnet run -c Release --project src/ZeroCopy.AspNetCore.Server`
 // serves the bundled demo root on http://127.0.0.1:5000. `--root DIR` serves another directory
 // (relative to the current directory), `--urls` changes where it listens.
-var arguments = ServerArguments.Parse(args);
+if (!ServerArguments.TryParse(args, out var arguments, out var usage))
+{
+    StartupErrors.Usage(usage);
+    return StartupErrors.ExitUsage;
+}
 
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions
 {
@@ -21,9 +26,19 @@ if (arguments.Root is { } root)
 
 builder.Services.AddZeroCopyStaticFiles();
 
-var app = builder.Build();
-DemoRoot.EnsureGeneratedFiles(app.Configuration, app.Environment);
-app.UseZeroCopyStaticFiles();
+await using var app = builder.Build();
+try
+{
+    DemoRoot.EnsureGeneratedFiles(app.Configuration, app.Environment);
+    // Validates the ZeroCopyStaticFiles section; throws with every problem before anything listens.
+    app.UseZeroCopyStaticFiles();
+}
+catch (OptionsValidationException ex)
+{
+    StartupErrors.InvalidSettings(ex);
+    return StartupErrors.ExitConfiguration;
+}
+
 app.MapGet("/healthz", () => "ok");
 
 await app.StartAsync();
@@ -36,3 +51,4 @@ foreach (var address in addresses)
 
 Console.WriteLine("Press Ctrl+C to stop.");
 await app.WaitForShutdownAsync();
+return 0;

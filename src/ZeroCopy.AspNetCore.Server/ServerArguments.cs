@@ -1,9 +1,12 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace ZeroCopy.AspNetCore.Server;
 
 /// <summary>The server's own command line switch (<c>--root</c>); everything else goes to the host.</summary>
 internal sealed record ServerArguments(string? Root, string[] Remaining)
 {
-    public static ServerArguments Parse(string[] args)
+    /// <returns>False, with the problem in <paramref name="problem"/>, when the switch has no value.</returns>
+    public static bool TryParse(string[] args, [NotNullWhen(true)] out ServerArguments? arguments, [NotNullWhen(false)] out string? problem)
     {
         string? root = null;
         var remaining = new List<string>(args.Length);
@@ -14,13 +17,20 @@ internal sealed record ServerArguments(string? Root, string[] Remaining)
             {
                 if (i + 1 >= args.Length)
                 {
-                    throw new ArgumentException("--root needs a directory.");
+                    (arguments, problem) = (null, $"{arg} needs a directory.");
+                    return false;
                 }
 
                 root = Path.GetFullPath(args[++i]);
             }
             else if (arg.StartsWith("--root=", StringComparison.Ordinal))
             {
+                if (arg.Length == "--root=".Length)
+                {
+                    (arguments, problem) = (null, "--root= needs a directory.");
+                    return false;
+                }
+
                 root = Path.GetFullPath(arg["--root=".Length..]);
             }
             else
@@ -29,6 +39,7 @@ internal sealed record ServerArguments(string? Root, string[] Remaining)
             }
         }
 
-        return new ServerArguments(root, [.. remaining]);
+        (arguments, problem) = (new ServerArguments(root, [.. remaining]), null);
+        return true;
     }
 }

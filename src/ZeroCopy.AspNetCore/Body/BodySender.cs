@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.IO.Pipelines;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
@@ -90,7 +89,10 @@ internal sealed class BodySender
             // The span is only touched synchronously, while this request holds the entry.
             writer.Write(file.Content.Slice((int)offset, (int)count));
             Record(ResponseStrategy.HotCache, count, response: !part);
-            return part || await FlushAsync(writer, context.RequestAborted);
+            // Not flushed: the server sends the bytes when the response ends, with its end. HTTP/2
+            // then sends one DATA frame carrying END_STREAM; flushing here made it two, the second
+            // empty (9 more bytes, one more TLS record and send per response: RFC 9113 §6.1).
+            return true;
         }
 
         if (server is not null && file.Version.PhysicalPath is { } path)
@@ -158,20 +160,6 @@ internal sealed class BodySender
         return true;
     }
 
-    private async Task<bool> FlushAsync(PipeWriter writer, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await writer.FlushAsync(cancellationToken);
-            return true;
-        }
-        catch (OperationCanceledException ex)
-        {
-            StaticFileLog.WriteCancelled(_logger, ex);
-            return false;
-        }
-    }
-
     /// <param name="Handle">The descriptor to send from (the file's or the sealed copy's memfd); null: none.</param>
     /// <param name="Identity">What fstat said when the headers were computed; null for a sealed copy.</param>
     /// <param name="PhysicalPath">The file's path, for the transport's logs.</param>
@@ -233,11 +221,18 @@ internal sealed class BodySender
             reason = FallbackReason.NotPhysical;
         }
 
-        // A sealed copy copied with the headers in one send is what below-threshold means; not a fallback.
-        if (!(reason == FallbackReason.BelowThreshold && source.SealedCopy))
+        if (!source.SealedCopy)
         {
             CountFallback(reason);
             StaticFileLog.Fallback(_logger, source.LogPath, policy.Mode, reason.Name());
+        }
+        else if (reason != FallbackReason.BelowThreshold)
+        {
+            // Still the cache's bytes (written from its memory, counted as hot-cache): not a
+            // fallback, but why they were copied is counted. Below the threshold a copy goes with
+            // the headers in one send by design, which is not counted at all.
+            _metrics.CacheCopy(reason);
+            StaticFileLog.HotCacheCopied(_logger, source.LogPath, policy.Mode, reason.Name());
         }
 
         return false;
@@ -262,6 +257,24 @@ internal sealed class BodySender
     {
         public void RegionCompleted(FileRegion region, RegionResult result)
         {
+            if (sealedCopy)
+            {
+                // The cache's bytes whatever the engine; the transport copying them itself (every
+                // engine refused by the kernel) is counted as a copy of the cache, not a fallback.
+                if (result.Outcome != RegionOutcome.Sent)
+                {
+                    return;
+                }
+
+                if (result.Engine == RegionEngine.Copy)
+                {
+                    sender._metrics.CacheCopy(FallbackReason.KernelError);
+                }
+
+                sender.Record(ResponseStrategy.HotCache, result.BytesSent, response);
+                return;
+            }
+
             for (var i = 0; i < result.EngineFallbacks; i++)
             {
                 sender.CountFallback(FallbackReason.KernelError);
@@ -275,7 +288,6 @@ internal sealed class BodySender
             var strategy = result.Engine switch
             {
                 RegionEngine.Copy => ResponseStrategy.Stream,
-                _ when sealedCopy => ResponseStrategy.HotCache,
                 RegionEngine.Splice => ResponseStrategy.Splice,
                 _ => ResponseStrategy.SendFile,
             };

@@ -72,12 +72,23 @@ internal static partial class StaticFileLog
     [LoggerMessage(103, LogLevel.Warning, "The file {Path} became shorter while it was being sent ({Sent} of {Expected} body bytes); the connection was aborted", EventName = "FileShrank")]
     public static partial void FileShrank(ILogger logger, string? path, long sent, long expected);
 
-    [LoggerMessage(105, LogLevel.Information, "Serving {Root} at '{RequestPath}': mode {Mode}, body strategies {Strategies}", EventName = "Serving")]
-    public static partial void Serving(ILogger logger, string root, string requestPath, ZeroCopyMode mode, string strategies);
+    [LoggerMessage(105, LogLevel.Information, "Serving {Root} at {RequestPath}: mode {Mode}, body strategies {Strategies}", EventName = "Serving")]
+    private static partial void ServingCore(ILogger logger, string root, string requestPath, ZeroCopyMode mode, string strategies);
+
+    /// <param name="logger">The library's own category.</param>
+    /// <param name="root">The directory (or the provider's type).</param>
+    /// <param name="requestPath">The prefix; empty (the site root) is written as <c>/</c>, the URL it serves.</param>
+    /// <param name="mode">The configured mode.</param>
+    /// <param name="strategies">What bodies will use.</param>
+    public static void Serving(ILogger logger, string root, string? requestPath, ZeroCopyMode mode, string strategies)
+        => ServingCore(logger, root, string.IsNullOrEmpty(requestPath) ? "/" : requestPath, mode, strategies);
 
     [LoggerMessage(106, LogLevel.Warning, "The file {Path} changed while it was being sent ({Sent} of {Expected} body bytes sent); the connection was aborted rather than mixing two versions", EventName = "FileChanged")]
     public static partial void FileChanged(ILogger logger, string? path, long sent, long expected);
 
     [LoggerMessage(104, LogLevel.Debug, "Response for {Path} streamed instead of {Mode}: {Reason}", EventName = "ZeroCopyFallback")]
     public static partial void Fallback(ILogger logger, string? path, ZeroCopyMode mode, string reason);
+
+    [LoggerMessage(107, LogLevel.Debug, "Response for {Path} written from the hot-file cache's memory instead of {Mode}: {Reason}", EventName = "HotCacheCopied")]
+    public static partial void HotCacheCopied(ILogger logger, string? path, ZeroCopyMode mode, string reason);
 }

@@ -21,6 +21,7 @@ internal sealed class ZeroCopyMetrics : IDisposable
     private readonly Counter<long> _cacheMisses;
     private readonly Counter<long> _cacheAdmissions;
     private readonly Counter<long> _cacheEvictions;
+    private readonly Counter<long> _cacheCopies;
     private readonly Lock _cachesLock = new();
     private readonly List<ICacheStatistics> _caches = [];
 
@@ -39,15 +40,19 @@ internal sealed class ZeroCopyMetrics : IDisposable
         _responses = _meter.CreateCounter<long>(
             "zerocopy.responses",
             unit: "{response}",
-            description: "File responses with a body, by the strategy that produced the body.");
+            description: "File responses with a body, by the strategy that produced the body (hot-cache: the bytes came from the hot-file cache's memory, however they were sent).");
         _bytes = _meter.CreateCounter<long>(
             "zerocopy.response.bytes",
             unit: "By",
             description: "File body bytes handed to the connection, by strategy.");
         _fallbacks = _meter.CreateCounter<long>(
             "zerocopy.fallbacks",
-            unit: "{response}",
-            description: "Responses that could not use the configured zero-copy mode, by reason.");
+            unit: "{body}",
+            description: "Bodies (or multipart parts) read from a file, not from the hot-file cache's memory, that could not use the configured zero-copy mode, by reason; kernel-error counts each engine the kernel refused.");
+        _cacheCopies = _meter.CreateCounter<long>(
+            "zerocopy.cache.copies",
+            unit: "{body}",
+            description: "Bodies (or multipart parts) of at least MinZeroCopyBytes served from the hot-file cache's memory that were copied into the connection instead of sent by reference from the cache's memfd, by reason (tls, http2, ...). Also counted under zerocopy.responses as hot-cache; never a fallback.");
         _cacheHits = _meter.CreateCounter<long>("zerocopy.cache.hits", unit: "{request}", description: "Requests served from the hot-file cache.");
         _cacheMisses = _meter.CreateCounter<long>("zerocopy.cache.misses", unit: "{request}", description: "Requests the hot-file cache could not serve.");
         _cacheAdmissions = _meter.CreateCounter<long>("zerocopy.cache.admissions", unit: "{file}", description: "File versions added to the hot-file cache.");
@@ -64,6 +69,10 @@ internal sealed class ZeroCopyMetrics : IDisposable
     public void CacheAdmission() => _cacheAdmissions.Add(1);
 
     public void CacheEviction() => _cacheEvictions.Add(1);
+
+    /// <summary>A hot-cache body copied from the cache's memory although it was large enough for the zero-copy path.</summary>
+    public void CacheCopy(FallbackReason reason)
+        => _cacheCopies.Add(1, new KeyValuePair<string, object?>(ReasonTag, reason.Name()));
 
     public void TrackCache(ICacheStatistics cache)
     {

@@ -220,19 +220,33 @@ internal sealed class ZeroCopyStaticFileMiddleware
         }
     }
 
-    private void Rebuild()
+    /// <summary>
+    /// A valid configuration change: a new site from the new settings. When only cache limits
+    /// changed, the new cache takes over the entries that fit them and nothing about serving is
+    /// logged again.
+    /// </summary>
+    private void Rebuild(SettingsChange change)
     {
         try
         {
             var previous = _site;
-            _site = StaticFileSiteBuilder.Build(_code, _codeWins, _settings, _roots, _environment, _metrics);
+            var next = StaticFileSiteBuilder.Build(_code, _codeWins, _settings, _roots, _environment, _metrics);
+            if (change == SettingsChange.CacheLimits && LinuxOnly.IsSupported && next.Cache is { } cache && previous.Cache is { } old)
+            {
+                cache.Adopt(old);
+            }
+
+            _site = next;
             // Entries in use stay valid: responses hold their own references.
             DisposeCache(previous);
-            LogServing(_site);
+            if (change != SettingsChange.CacheLimits)
+            {
+                LogServing(_site);
+            }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
         {
-            ZeroCopyLog.ConfigurationRejected(_logger, ex.Message);
+            ZeroCopyLog.ConfigurationRejected(_logger, 1, ex.Message);
         }
     }
 }

@@ -62,6 +62,83 @@ public sealed partial class ServerProcessTests
         }
     }
 
+    [Fact]
+    public async Task Invalid_settings_end_the_server_with_one_line_per_problem_and_exit_code_78()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var start = new ProcessStartInfo("dotnet", [ServerDll(), "--urls", "http://127.0.0.1:0", "--ZeroCopyStaticFiles:Mode=Teleport"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = Path.GetTempPath(),
+        };
+        start.Environment["ZeroCopyStaticFiles__Cache__MaxFileBytes"] = "-1";
+        using var process = Process.Start(start)!;
+        try
+        {
+            var stdout = process.StandardOutput.ReadToEndAsync(ct);
+            var stderr = process.StandardError.ReadToEndAsync(ct);
+            await process.WaitForExitAsync(ct).WaitAsync(TimeSpan.FromSeconds(60), ct);
+            var (output, errors) = (await stdout, await stderr);
+
+            Assert.True(process.ExitCode == 78, $"exit code {process.ExitCode}\nstdout:\n{output}\nstderr:\n{errors}");
+            var lines = errors.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            Assert.Equal(
+                [
+                    "ZeroCopy.AspNetCore.Server: not started: 2 invalid settings (appsettings.json, environment variables such as ZeroCopyStaticFiles__Mode, or the command line):",
+                    "ZeroCopyStaticFiles:Mode: 'Teleport' is not one of Auto, SendFile, Splice, Stream.",
+                    "ZeroCopyStaticFiles:Cache:MaxFileBytes: -1 must be 0 or more.",
+                ],
+                lines);
+            Assert.DoesNotContain("Unhandled exception", output + errors, StringComparison.Ordinal);
+            Assert.DoesNotContain("listening on", output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_root_switch_without_a_directory_ends_the_server_with_usage_and_exit_code_64()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var process = Process.Start(new ProcessStartInfo("dotnet", [ServerDll(), "--root"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = Path.GetTempPath(),
+        })!;
+        try
+        {
+            var stdout = process.StandardOutput.ReadToEndAsync(ct);
+            var stderr = process.StandardError.ReadToEndAsync(ct);
+            await process.WaitForExitAsync(ct).WaitAsync(TimeSpan.FromSeconds(60), ct);
+            var (output, errors) = (await stdout, await stderr);
+
+            Assert.True(process.ExitCode == 64, $"exit code {process.ExitCode}\nstdout:\n{output}\nstderr:\n{errors}");
+            Assert.StartsWith("ZeroCopy.AspNetCore.Server: --root needs a directory.", errors, StringComparison.Ordinal);
+            Assert.DoesNotContain("Unhandled exception", output + errors, StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+    }
+
+    private static string ServerDll()
+    {
+        var serverDll = Path.Combine(Repository.Root, "src", "ZeroCopy.AspNetCore.Server", "bin", Repository.Configuration, "net10.0", "ZeroCopy.AspNetCore.Server.dll");
+        Assert.True(File.Exists(serverDll), $"{serverDll} was not built");
+        return serverDll;
+    }
+
     private static async Task<string> WaitForAddressAsync(Process process, System.Collections.Concurrent.ConcurrentQueue<string> output)
     {
         while (await process.StandardOutput.ReadLineAsync() is { } line)

@@ -31,7 +31,7 @@ internal sealed partial class FileCache
 
             try
             {
-                var copy = Count < _options.MaxEntries ? TakeOver(entry) : null;
+                var copy = Count < _options.MaxEntries ? TakeOver(entry, previous._requests.Epoch) : null;
                 if (copy is null)
                 {
                     _metrics.CacheEviction();
@@ -56,7 +56,9 @@ internal sealed partial class FileCache
     }
 
     /// <summary>This cache's entry for <paramref name="entry"/> (held by the caller), or null when it does not fit.</summary>
-    private CacheEntry? TakeOver(CacheEntry entry)
+    /// <param name="entry">An entry of the previous cache.</param>
+    /// <param name="previousEpoch">The previous cache's sketch epoch, which <paramref name="entry"/>'s frequency is counted in.</param>
+    private CacheEntry? TakeOver(CacheEntry entry, int previousEpoch)
     {
         var length = entry.Version.Length;
         CacheEntry? copy;
@@ -99,6 +101,11 @@ internal sealed partial class FileCache
 
         copy.Siblings = entry.Siblings;
         copy.LastAccess = entry.LastAccess;
+
+        // The same site's rules (a change of them rebuilds the site instead) and the same file's
+        // popularity, on this cache's sketch epochs.
+        copy.CacheControl = entry.CacheControl;
+        copy.StartFrequency(entry.Frequency(previousEpoch), _requests.Epoch);
         return copy;
     }
 }

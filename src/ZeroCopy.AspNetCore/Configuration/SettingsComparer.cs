@@ -56,7 +56,6 @@ internal static class SettingsComparer
         Check(limits, a.MaxTotalBytes == b.MaxTotalBytes, Key(nameof(ZeroCopyStaticFilesOptions.Cache), nameof(ZeroCopyCacheOptions.MaxTotalBytes)));
         Check(limits, a.MaxEntries == b.MaxEntries, Key(nameof(ZeroCopyStaticFilesOptions.Cache), nameof(ZeroCopyCacheOptions.MaxEntries)));
         Check(limits, a.MinHits == b.MinHits, Key(nameof(ZeroCopyStaticFilesOptions.Cache), nameof(ZeroCopyCacheOptions.MinHits)));
-        Check(limits, a.MissesPerAdmission == b.MissesPerAdmission, Key(nameof(ZeroCopyStaticFilesOptions.Cache), nameof(ZeroCopyCacheOptions.MissesPerAdmission)));
         Check(limits, a.RevalidateAfter == b.RevalidateAfter, Key(nameof(ZeroCopyStaticFilesOptions.Cache), nameof(ZeroCopyCacheOptions.RevalidateAfter)));
 
         var change = responses.Count > 0 ? SettingsChange.Responses

@@ -64,20 +64,26 @@ public sealed class ReloadTests : IDisposable
     [Fact]
     public async Task Changing_only_cache_limits_keeps_the_entries_that_fit_them()
     {
-        WriteAppSettings(Settings(maxEntries: 10));
+        WriteAppSettings(Settings(maxEntries: 10, cacheControl: "max-age=7"));
         await using var host = await StartAsync();
         using var metrics = new MetricsCollector(host.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
         // a is the least recently used.
         await GetAsync(host, "/a.txt", "/b.txt", "/c.txt");
+        await GetAsync(host, "/c.txt");
         var before = Cache(host);
         Assert.Equal(3, before.Count);
         var settings = host.Services.GetRequiredService<ZeroCopySettings>();
 
-        await ChangeAsync(settings, Settings(maxEntries: 2), SettingsChange.CacheLimits);
+        await ChangeAsync(settings, Settings(maxEntries: 2, cacheControl: "max-age=7"), SettingsChange.CacheLimits);
 
         var after = Cache(host);
         Assert.NotSame(before, after);
         Assert.Equal(["/b.txt", "/c.txt"], after.Entries().Select(e => e.Key.Path).Order(StringComparer.Ordinal));
+
+        // The copies keep what their entries had looked up and counted: the Cache-Control the rules
+        // gave them, and their frequency (c was admitted with 1 and hit once).
+        Assert.All(after.Entries(), static e => Assert.Equal("max-age=7", e.CacheControl));
+        Assert.Equal(2, after.Entries().Single(static e => e.Key.Path == "/c.txt").Frequency(0));
         Assert.Equal(1, metrics.Total("zerocopy.cache.evictions"));
         var (hits, misses) = (metrics.Total("zerocopy.cache.hits"), metrics.Total("zerocopy.cache.misses"));
         var bodies = await GetAsync(host, "/b.txt", "/c.txt");
@@ -161,7 +167,7 @@ public sealed class ReloadTests : IDisposable
             {{extra}}
             "Root": "files",
             {{(cacheControl is null ? string.Empty : $"\"CacheControl\": \"{cacheControl}\",")}}
-            "Cache": { "MinHits": 1, "MissesPerAdmission": 0, "MaxEntries": {{maxEntries}}, "MaxFileBytes": {{maxFileBytes}} }
+            "Cache": { "MinHits": 1, "MaxEntries": {{maxEntries}}, "MaxFileBytes": {{maxFileBytes}} }
           }
         }
         """;

@@ -45,7 +45,6 @@ public sealed class HotCacheMetricsTests : IDisposable
                 {
                     o.Root = ".";
                     o.Cache.MinHits = 1;
-                    o.Cache.MissesPerAdmission = 0;
                     o.Cache.MaxFileBytes = 128 * 1024;
                 });
                 builder.WebHost.ConfigureKestrel(k =>

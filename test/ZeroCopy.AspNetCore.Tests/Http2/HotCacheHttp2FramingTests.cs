@@ -45,7 +45,6 @@ public sealed class HotCacheHttp2FramingTests : IDisposable
                 {
                     o.Root = ".";
                     o.Cache.MinHits = 1;
-                    o.Cache.MissesPerAdmission = 0;
                 });
                 builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
             },

@@ -44,6 +44,38 @@ internal static class ChildProcesses
         return process;
     }
 
+    /// <summary>
+    /// Runs a load client to its end: its exit code and what it wrote. A client still running
+    /// <paramref name="seconds"/> + 60 s after it started is killed and reported (a server that
+    /// stopped answering).
+    /// </summary>
+    public static async Task<(int ExitCode, string Output, string Error)> RunAsync(ProcessStartInfo startInfo, string role, int seconds, CancellationToken cancel)
+    {
+        var process = Start(startInfo, role);
+        try
+        {
+            var output = process.StandardOutput.ReadToEndAsync(cancel);
+            var error = process.StandardError.ReadToEndAsync(cancel);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+            timeout.CancelAfter(TimeSpan.FromSeconds(seconds + 60));
+            try
+            {
+                await process.WaitForExitAsync(timeout.Token);
+            }
+            catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
+            {
+                throw new HarnessException($"{role} did not finish within {seconds + 60} s (a server that stopped answering?)");
+            }
+
+            return (process.ExitCode, await output, await error);
+        }
+        finally
+        {
+            Stop(process);
+            process.Dispose();
+        }
+    }
+
     /// <summary>Kills a process and its descendants (nginx's workers) and waits for it.</summary>
     public static void Stop(Process process)
     {

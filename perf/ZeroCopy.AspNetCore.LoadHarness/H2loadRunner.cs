@@ -68,26 +68,12 @@ internal sealed partial class H2loadRunner
             startInfo.ArgumentList.Add(argument);
         }
 
-        var process = ChildProcesses.Start(startInfo, "h2load");
         try
         {
-            var output = process.StandardOutput.ReadToEndAsync(cancel);
-            var error = process.StandardError.ReadToEndAsync(cancel);
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-            timeout.CancelAfter(TimeSpan.FromSeconds(seconds + 60));
-            try
+            var (exitCode, text, error) = await ChildProcesses.RunAsync(startInfo, "h2load", seconds, cancel);
+            if (exitCode != 0)
             {
-                await process.WaitForExitAsync(timeout.Token);
-            }
-            catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
-            {
-                throw new HarnessException($"h2load did not finish within {seconds + 60} s (a server that stopped answering?)");
-            }
-
-            var text = await output;
-            if (process.ExitCode != 0)
-            {
-                throw new HarnessException($"h2load failed (exit {process.ExitCode}): {(await error).Trim()} {text.Trim()}");
+                throw new HarnessException($"h2load failed (exit {exitCode}): {error.Trim()} {text.Trim()}");
             }
 
             if (!text.Contains("Application protocol: h2", StringComparison.Ordinal))
@@ -103,8 +89,6 @@ internal sealed partial class H2loadRunner
         }
         finally
         {
-            ChildProcesses.Stop(process);
-            process.Dispose();
             File.Delete(log);
         }
     }

@@ -93,36 +93,14 @@ internal sealed class WrkRunner
             startInfo.ArgumentList.Add(pathPrefix);
         }
 
-        var process = ChildProcesses.Start(startInfo, "wrk");
-        try
+        var (exitCode, text, error) = await ChildProcesses.RunAsync(startInfo, "wrk", seconds, cancel);
+        var line = text.Split('\n').FirstOrDefault(static l => l.StartsWith("ZCPERF ", StringComparison.Ordinal));
+        if (exitCode != 0 || line is null)
         {
-            var output = process.StandardOutput.ReadToEndAsync(cancel);
-            var error = process.StandardError.ReadToEndAsync(cancel);
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-            timeout.CancelAfter(TimeSpan.FromSeconds(seconds + 60));
-            try
-            {
-                await process.WaitForExitAsync(timeout.Token);
-            }
-            catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
-            {
-                throw new HarnessException($"wrk did not finish within {seconds + 60} s (a server that stopped answering?)");
-            }
-
-            var text = await output;
-            var line = text.Split('\n').FirstOrDefault(static l => l.StartsWith("ZCPERF ", StringComparison.Ordinal));
-            if (process.ExitCode != 0 || line is null)
-            {
-                throw new HarnessException($"wrk failed (exit {process.ExitCode}): {(await error).Trim()} {text.Trim()}");
-            }
-
-            return Parse(line);
+            throw new HarnessException($"wrk failed (exit {exitCode}): {error.Trim()} {text.Trim()}");
         }
-        finally
-        {
-            ChildProcesses.Stop(process);
-            process.Dispose();
-        }
+
+        return Parse(line);
     }
 
     private static WrkResult Parse(string line)

@@ -66,7 +66,7 @@ public sealed class FallbackTests : IClassFixture<ZeroCopyFiles>
     [Fact]
     public async Task Https_on_the_same_transport_streams_with_reason_tls()
     {
-        using var certificate = SelfSignedCertificate();
+        using var certificate = TestCertificates.SelfSigned();
         var (app, metrics, logs) = await StartAsync(k =>
         {
             k.Listen(IPAddress.Loopback, 0);
@@ -184,18 +184,5 @@ public sealed class FallbackTests : IClassFixture<ZeroCopyFiles>
         {
             await StopAsync(app, metrics);
         }
-    }
-
-    private static X509Certificate2 SelfSignedCertificate()
-    {
-        using var key = RSA.Create(2048);
-        var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddIpAddress(IPAddress.Loopback);
-        san.AddDnsName("localhost");
-        request.CertificateExtensions.Add(san.Build());
-        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
-        // Re-import so the private key is usable by SslStream on Linux.
-        return X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pfx), null);
     }
 }

@@ -35,7 +35,7 @@ public sealed class HotCacheMetricsTests : IDisposable
     [Fact]
     public async Task Hot_cache_responses_over_tls_and_http2_count_as_hot_cache_with_their_reason_and_not_as_fallbacks()
     {
-        using var certificate = SelfSignedCertificate();
+        using var certificate = TestCertificates.SelfSigned();
         await using var host = await TestHost.StartAsync(
             HostKind.Kestrel,
             _root.Path,
@@ -145,18 +145,5 @@ public sealed class HotCacheMetricsTests : IDisposable
             a.CopiesHttp2 - b.CopiesHttp2,
             a.FallbacksTls - b.FallbacksTls,
             a.FallbacksOther - b.FallbacksOther);
-    }
-
-    private static X509Certificate2 SelfSignedCertificate()
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256);
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddIpAddress(IPAddress.Loopback);
-        san.AddDnsName("localhost");
-        request.CertificateExtensions.Add(san.Build());
-        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
-        // Re-imported so SslStream on Linux can use the private key.
-        return X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pfx), null);
     }
 }

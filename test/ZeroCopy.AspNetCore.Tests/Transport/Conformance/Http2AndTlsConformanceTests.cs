@@ -11,7 +11,7 @@ namespace ZeroCopy.AspNetCore.Tests.Transport.Conformance;
 /// </summary>
 public sealed class Http2AndTlsConformanceTests
 {
-    private static readonly Lazy<X509Certificate2> s_certificate = new(CreateCertificate);
+    private static readonly Lazy<X509Certificate2> s_certificate = new(TestCertificates.SelfSigned);
 
     [Theory]
     [InlineData(TransportKind.Socket)]
@@ -82,18 +82,5 @@ public sealed class Http2AndTlsConformanceTests
             Assert.True(payload.AsSpan().SequenceEqual(body), $"echo {i} of {payload.Length} bytes came back different ({body.Length} bytes).");
         });
         await Task.WhenAll(downloads.Concat(uploads).Concat(echoes)).Within(TimeSpan.FromSeconds(30), "the concurrent requests");
-    }
-
-    private static X509Certificate2 CreateCertificate()
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], critical: false));
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddDnsName("localhost");
-        san.AddIpAddress(IPAddress.Loopback);
-        request.CertificateExtensions.Add(san.Build());
-        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
-        return X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pfx), password: null);
     }
 }

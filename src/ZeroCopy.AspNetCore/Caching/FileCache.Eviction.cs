@@ -56,8 +56,9 @@ internal sealed partial class FileCache
     /// MaxTotalBytes. In order: an arena of another class with no slot taken is unmapped; else, when
     /// the class has an arena, its entries less frequent than the candidate are evicted, coldest
     /// first, a batch of them or until a slot is free; else (the class has no arena at all) arenas
-    /// of other classes are retired, the one whose last hit is the oldest first, until a new arena
-    /// fits: their entries are evicted and each is unmapped once responses holding its slots end.
+    /// of other classes whose entries are all less frequent than the candidate are retired, the
+    /// coldest first, until a new arena fits: their entries are evicted and each is unmapped once
+    /// responses holding its slots end.
     /// Without that last step a class first used after the others filled MaxTotalBytes could never
     /// admit a file.
     /// </summary>
@@ -108,13 +109,14 @@ internal sealed partial class FileCache
                 return _arenas.HasFreeSlot(length);
             }
 
-            // Arenas of other classes, least recently hit first, until a new arena fits once the
-            // retired ones still held by responses are unmapped.
+            // Arenas of other classes, coldest first, until a new arena fits once the retired ones
+            // still held by responses are unmapped; only arenas whose every file is asked for less
+            // often than the candidate (a crawler's file in a new class retires nothing).
             var entries = _entries.Values.ToArray();
             var pending = _arenas.Arenas().Where(static a => a.Retired).Sum(static a => a.Bytes);
             var retired = false;
             while (_arenas.ReservedBytes - pending + _arenas.ArenaBytes(length) > _options.MaxTotalBytes
-                && LeastRecentlyUsedArena(entries, classIndex) is { } victim)
+                && ColdestArena(entries, classIndex, frequency) is { } victim)
             {
                 foreach (var entry in entries)
                 {
@@ -222,40 +224,43 @@ internal sealed partial class FileCache
     }
 
     /// <summary>
-    /// The arena of another class than <paramref name="classIndex"/> whose most recent hit is the
-    /// oldest (an arena whose slots only responses hold counts as never hit); null when none.
+    /// The arena of another class than <paramref name="classIndex"/> whose most frequent entry is
+    /// the least frequent, the one whose last hit is the oldest among equals (an arena whose slots
+    /// only responses hold counts as never hit); null when none, or when even that arena holds an
+    /// entry asked for at least <paramref name="frequency"/> times.
     /// </summary>
-    private Arena? LeastRecentlyUsedArena(CacheEntry[] entries, int classIndex)
+    private Arena? ColdestArena(CacheEntry[] entries, int classIndex, int frequency)
     {
-        var lastHit = new Dictionary<Arena, long>();
+        var epoch = _requests.Epoch;
+        var heat = new Dictionary<Arena, (int MaxFrequency, long LastHit)>();
         foreach (var arena in _arenas.Arenas())
         {
             if (arena.ClassIndex != classIndex && !arena.Retired)
             {
-                lastHit[arena] = long.MinValue;
+                heat[arena] = (0, long.MinValue);
             }
         }
 
         foreach (var entry in entries)
         {
-            if (entry.Slot is { } slot && lastHit.TryGetValue(slot.Arena, out var last) && entry.LastAccess > last)
+            if (entry.Slot is { } slot && heat.TryGetValue(slot.Arena, out var seen))
             {
-                lastHit[slot.Arena] = entry.LastAccess;
+                heat[slot.Arena] = (Math.Max(seen.MaxFrequency, entry.Frequency(epoch)), Math.Max(seen.LastHit, entry.LastAccess));
             }
         }
 
         Arena? victim = null;
-        var oldest = long.MaxValue;
-        foreach (var (arena, last) in lastHit)
+        (int MaxFrequency, long LastHit) coldest = default;
+        foreach (var (arena, candidate) in heat)
         {
-            if (victim is null || last < oldest)
+            if (victim is null || candidate.CompareTo(coldest) < 0)
             {
                 victim = arena;
-                oldest = last;
+                coldest = candidate;
             }
         }
 
-        return victim;
+        return victim is not null && coldest.MaxFrequency < frequency ? victim : null;
     }
 
     /// <returns>True when this call removed the entry.</returns>

@@ -36,6 +36,7 @@ public class AdmissionBenchmarks
     private ETagFactory _etags = null!;
     private ZeroCopyMetrics _metrics = null!;
     private readonly byte[] _body = new byte[FileLength];
+    private FileCache _warm = null!;
 
     [GlobalSetup]
     public void Setup()
@@ -54,11 +55,13 @@ public class AdmissionBenchmarks
         _directory = new RootDirectory(_root);
         _etags = new ETagFactory(ETagMode.Stock, manifestPath: null);
         _metrics = new ZeroCopyMetrics(meterFactory: null);
+        _warm = new FileCache(Options(), _directory, _provider, _etags, keepDescriptorFrom: ZeroCopyStaticFilesOptions.DefaultMinZeroCopyBytes, _metrics);
     }
 
     [GlobalCleanup]
     public void Cleanup()
     {
+        _warm.Dispose();
         _metrics.Dispose();
         _directory.Dispose();
         _provider.Dispose();
@@ -78,11 +81,31 @@ public class AdmissionBenchmarks
         return total;
     }
 
-    [Benchmark(OperationsPerInvoke = Files, Description = "admission: the miss's lookup and open, then Offer admitting 8 KiB (and its eviction)")]
+    [Benchmark(OperationsPerInvoke = Files, Description = "admission: the miss's lookup and open, then Offer admitting 8 KiB into a new arena (and its eviction)")]
     public long Admission()
     {
-        var options = new ZeroCopyCacheOptions { MinHits = 1, MaxEntries = 10 * Files, RevalidateAfter = TimeSpan.FromHours(1) };
-        using var cache = new FileCache(options, _directory, _provider, _etags, keepDescriptorFrom: ZeroCopyStaticFilesOptions.DefaultMinZeroCopyBytes, _metrics);
+        using var cache = new FileCache(Options(), _directory, _provider, _etags, keepDescriptorFrom: ZeroCopyStaticFilesOptions.DefaultMinZeroCopyBytes, _metrics);
+        return AdmitAll(cache);
+    }
+
+    /// <summary>
+    /// The same admissions into slots that earlier admissions used and eviction freed, as in a
+    /// cache that has been serving for a while: the slots' tmpfs pages exist, so the copy faults
+    /// none in (in <see cref="Admission"/> about 40 % of the time is those first-touch faults:
+    /// perf record, docs/performance/findings-2026-12.md).
+    /// </summary>
+    [Benchmark(OperationsPerInvoke = Files, Description = "admission into reused slots (and its eviction)")]
+    public long AdmissionIntoReusedSlots()
+    {
+        var total = AdmitAll(_warm);
+        _warm.EvictAll();
+        return total;
+    }
+
+    private static ZeroCopyCacheOptions Options() => new() { MinHits = 1, MaxEntries = 10 * Files, RevalidateAfter = TimeSpan.FromHours(1) };
+
+    private long AdmitAll(FileCache cache)
+    {
         long total = 0;
         foreach (var path in _paths)
         {

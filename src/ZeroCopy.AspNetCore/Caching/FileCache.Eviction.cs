@@ -87,11 +87,11 @@ internal sealed partial class FileCache
             if (_arenas.HasArena(length))
             {
                 var victims = Victims(entry => entry.Slot is { } slot && slot.Arena.ClassIndex == classIndex && !slot.Arena.Retired);
-                var batch = Math.Max(1, victims.Length / ClassBatchDivisor);
+                var batch = Math.Max(1, victims.Count / ClassBatchDivisor);
                 var limit = Math.Max(batch, MaxEvictionsPerAdmission);
                 var evicted = 0;
                 var next = 0;
-                for (; next < victims.Length && evicted < limit && victims[next].Frequency < frequency; next++)
+                for (; next < victims.Count && evicted < limit && victims[next].Frequency < frequency; next++)
                 {
                     if (evicted >= batch && _arenas.HasFreeSlot(length))
                     {
@@ -105,7 +105,7 @@ internal sealed partial class FileCache
                     }
                 }
 
-                SetFloor(ref _classFloors[classIndex], next < victims.Length ? victims[next].Frequency : 0);
+                SetFloor(ref _classFloors[classIndex], next < victims.Count ? victims[next].Frequency : 0);
                 return _arenas.HasFreeSlot(length);
             }
 
@@ -161,7 +161,7 @@ internal sealed partial class FileCache
             var victims = Victims(static _ => true);
             var target = _options.MaxEntries - Math.Max(1, _options.MaxEntries / 10);
             var next = 0;
-            for (; next < victims.Length && Count > target && victims[next].Frequency < frequency; next++)
+            for (; next < victims.Count && Count > target && victims[next].Frequency < frequency; next++)
             {
                 if (Remove(victims[next].Entry))
                 {
@@ -169,13 +169,13 @@ internal sealed partial class FileCache
                 }
             }
 
-            SetFloor(ref _entryFloor, next < victims.Length ? victims[next].Frequency : 0);
+            SetFloor(ref _entryFloor, next < victims.Count ? victims[next].Frequency : 0);
             return Count < _options.MaxEntries;
         }
     }
 
     /// <summary>The entries matching <paramref name="include"/>, coldest first: by frequency, then by last hit.</summary>
-    private Victim[] Victims(Func<CacheEntry, bool> include)
+    private List<Victim> Victims(Func<CacheEntry, bool> include)
     {
         // Frequencies and hit times move while the array is sorted: sort a snapshot of them.
         var epoch = _requests.Epoch;
@@ -188,9 +188,8 @@ internal sealed partial class FileCache
             }
         }
 
-        var sorted = victims.ToArray();
-        Array.Sort(sorted, static (a, b) => a.Frequency != b.Frequency ? a.Frequency.CompareTo(b.Frequency) : a.LastAccess.CompareTo(b.LastAccess));
-        return sorted;
+        victims.Sort(static (a, b) => a.Frequency != b.Frequency ? a.Frequency.CompareTo(b.Frequency) : a.LastAccess.CompareTo(b.LastAccess));
+        return victims;
     }
 
     /// <summary>An entry and its frequency and last hit when the eviction looked.</summary>

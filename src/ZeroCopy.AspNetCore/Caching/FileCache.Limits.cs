@@ -94,9 +94,7 @@ internal sealed partial class FileCache
 
             // The source slot cannot change while its entry is held; the new slot is free until the entry below owns it.
             source.Content.CopyTo(slot.Arena.Span(slot.Index, slot.Length));
-            var descriptor = length >= _keepDescriptorFrom && ArenaStore.CanLend(slot.Arena) ? slot.Arena.Memfd : null;
-            slot.Lent = descriptor is not null;
-            copy = new CacheEntry(entry.Key, entry.FilePath, entry.Version, descriptor, slot, isCopy: true, entry.ChangeToken, entry.ValidatedAt);
+            copy = new CacheEntry(entry.Key, entry.FilePath, entry.Version, Lend(slot), slot, isCopy: true, entry.ChangeToken, entry.ValidatedAt);
         }
 
         copy.Siblings = entry.Siblings;

@@ -251,11 +251,7 @@ internal sealed partial class FileCache : ICacheStatistics, IDisposable
                 return null;
             }
 
-            // The memfd is exposed only for whole-page slots: they may go to a socket by page
-            // reference, and must then leave the file before reuse (ArenaSlot.Lent).
-            var descriptor = version.Length >= _keepDescriptorFrom && ArenaStore.CanLend(slot.Arena) ? slot.Arena.Memfd : null;
-            slot.Lent = descriptor is not null;
-            entry = new CacheEntry(key, filePath, version, descriptor, slot, isCopy: true, token, now);
+            entry = new CacheEntry(key, filePath, version, Lend(slot), slot, isCopy: true, token, now);
         }
         else
         {
@@ -276,6 +272,18 @@ internal sealed partial class FileCache : ICacheStatistics, IDisposable
         }
 
         return entry;
+    }
+
+    /// <summary>
+    /// The descriptor a copy in <paramref name="slot"/> is sent from with sendfile, or null (its
+    /// bytes are written behind the headers). The memfd is exposed only for copies of at least
+    /// keepDescriptorFrom bytes in whole-page slots: they may go to a socket by page reference, and
+    /// must then leave the file before reuse (<see cref="ArenaSlot.Lent"/>, set here).
+    /// </summary>
+    private SafeFileHandle? Lend(ArenaSlot slot)
+    {
+        slot.Lent = slot.Length >= _keepDescriptorFrom && ArenaStore.CanLend(slot.Arena);
+        return slot.Lent ? slot.Arena.Memfd : null;
     }
 
     /// <summary>Which precompressed siblings of <paramref name="filePath"/> exist now (bit i: the i-th suffix).</summary>

@@ -127,15 +127,20 @@ public sealed class DifferentialSite : IDisposable
     /// How ours sends bodies: the defaults of <c>AddZeroCopyStaticFiles()</c> (on Kestrel, the
     /// zero-copy transport with sendfile from 16 KiB), or sendfile / splice for every body.
     /// </param>
-    public async Task<ServerPair> StartAsync(HostKind kind, OursBody body = OursBody.Default)
+    /// <param name="options">
+    /// The static-file options both servers get, around each one's own provider; by default only
+    /// the provider.
+    /// </param>
+    public async Task<ServerPair> StartAsync(HostKind kind, OursBody body = OursBody.Default, Func<IFileProvider, StaticFileOptions>? options = null)
     {
+        options ??= static provider => new StaticFileOptions { FileProvider = provider };
         var stockProvider = new PhysicalFileProvider(Root.Path);
         var oursProvider = new PhysicalFileProvider(Root.Path);
         TestHost? stock = null;
         try
         {
             stock = await TestHost.StartAsync(kind, ContentRoot.Path, null,
-                app => app.UseStaticFiles(new StaticFileOptions { FileProvider = stockProvider }));
+                app => app.UseStaticFiles(options(stockProvider)));
             var ours = await TestHost.StartAsync(
                 kind,
                 ContentRoot.Path,
@@ -157,7 +162,7 @@ public sealed class DifferentialSite : IDisposable
                             break;
                     }
                 },
-                app => app.UseZeroCopyStaticFiles(new StaticFileOptions { FileProvider = oursProvider }));
+                app => app.UseZeroCopyStaticFiles(options(oursProvider)));
             var strategies = new StrategyCounter(ours.Services.GetRequiredService<IMeterFactory>());
             return new ServerPair(stock, ours, strategies, [stockProvider, oursProvider, strategies]);
         }

@@ -88,41 +88,13 @@ public sealed class TrailingSlashTests
     }
 
     /// <summary>Stock and ours on Kestrel (127.0.0.1:0) with equal options, each with its own provider.</summary>
-    private static async Task<ServerPair> StartAsync(DifferentialSite site, TypeLookup lookup)
-    {
-        var stockProvider = new PhysicalFileProvider(site.Root.Path);
-        var oursProvider = new PhysicalFileProvider(site.Root.Path);
-        StaticFileOptions Options(IFileProvider provider) => lookup switch
+    private static Task<ServerPair> StartAsync(DifferentialSite site, TypeLookup lookup)
+        => site.StartAsync(HostKind.Kestrel, options: provider => lookup switch
         {
             TypeLookup.ServeUnknownFileTypes => new StaticFileOptions { FileProvider = provider, ServeUnknownFileTypes = true },
             TypeLookup.ProviderKnowsEveryPath => new StaticFileOptions { FileProvider = provider, ContentTypeProvider = new EveryPathIsText() },
             _ => new StaticFileOptions { FileProvider = provider },
-        };
-
-        TestHost? stock = null;
-        try
-        {
-            stock = await TestHost.StartAsync(HostKind.Kestrel, site.ContentRoot.Path, null, app => app.UseStaticFiles(Options(stockProvider)));
-            var ours = await TestHost.StartAsync(
-                HostKind.Kestrel,
-                site.ContentRoot.Path,
-                builder => builder.Services.AddZeroCopyStaticFiles(),
-                app => app.UseZeroCopyStaticFiles(Options(oursProvider)));
-            var strategies = new StrategyCounter(ours.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
-            return new ServerPair(stock, ours, strategies, [stockProvider, oursProvider, strategies]);
-        }
-        catch
-        {
-            if (stock is not null)
-            {
-                await stock.DisposeAsync();
-            }
-
-            stockProvider.Dispose();
-            oursProvider.Dispose();
-            throw;
-        }
-    }
+        });
 
     private sealed class EveryPathIsText : IContentTypeProvider
     {

@@ -45,6 +45,31 @@ internal static class ChildProcesses
     }
 
     /// <summary>
+    /// Runs <paramref name="tool"/> with one argument (a version query) and returns its exit code
+    /// and what it wrote (standard output, then standard error); null when it cannot be started.
+    /// </summary>
+    public static (int ExitCode, string Output)? Query(string tool, string argument)
+    {
+        try
+        {
+            using var process = Process.Start(new ProcessStartInfo(tool, argument) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false });
+            if (process is null)
+            {
+                return null;
+            }
+
+            var error = process.StandardError.ReadToEndAsync();
+            var text = process.StandardOutput.ReadToEnd() + error.GetAwaiter().GetResult();
+            process.WaitForExit();
+            return (process.ExitCode, text);
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
     /// Runs a load client to its end: its exit code and what it wrote. A client still running
     /// <paramref name="seconds"/> + 60 s after it started is killed and reported (a server that
     /// stopped answering).

@@ -27,24 +27,7 @@ internal sealed partial class H2loadRunner
 
     /// <summary>h2load's version ("h2load nghttp2/1.52.0"), or null when it cannot run.</summary>
     public static string? Version(string h2load)
-    {
-        try
-        {
-            using var process = Process.Start(new ProcessStartInfo(h2load, "--version") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false });
-            if (process is null)
-            {
-                return null;
-            }
-
-            var text = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
-            process.WaitForExit();
-            return process.ExitCode == 0 ? text.Trim() : null;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return null;
-        }
-    }
+        => ChildProcesses.Query(h2load, "--version") is (0, var text) ? text.Trim() : null;
 
     public async Task<WrkResult> RunAsync(string url, int connections, int seconds, CancellationToken cancel)
     {

@@ -151,23 +151,14 @@ internal sealed class NginxServer : RunningServer
     /// <summary>nginx's version line ("nginx/1.22.1"), or null when it cannot run.</summary>
     public static string? Version(string nginx)
     {
-        try
-        {
-            using var process = Process.Start(new ProcessStartInfo(nginx, "-v") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false });
-            if (process is null)
-            {
-                return null;
-            }
-
-            var text = process.StandardError.ReadToEnd() + process.StandardOutput.ReadToEnd();
-            process.WaitForExit();
-            var at = text.IndexOf("nginx/", StringComparison.Ordinal);
-            return process.ExitCode == 0 && at >= 0 ? text[at..].Trim() : null;
-        }
-        catch (System.ComponentModel.Win32Exception)
+        // nginx -v writes "nginx version: nginx/1.22.1" to standard error.
+        if (ChildProcesses.Query(nginx, "-v") is not (0, var text))
         {
             return null;
         }
+
+        var at = text.IndexOf("nginx/", StringComparison.Ordinal);
+        return at >= 0 ? text[at..].Trim() : null;
     }
 
     private static int FreePort()

@@ -46,23 +46,9 @@ internal sealed class WrkRunner
     /// <summary>wrk's version line, or null when it cannot run.</summary>
     public static string? Version(string wrk)
     {
-        try
-        {
-            using var process = Process.Start(new ProcessStartInfo(wrk, "-v") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false });
-            if (process is null)
-            {
-                return null;
-            }
-
-            var text = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
-            process.WaitForExit();
-            var line = text.Split('\n').FirstOrDefault(static l => l.StartsWith("wrk ", StringComparison.Ordinal));
-            return line?.Split(' ', 3) is { Length: >= 2 } parts ? parts[0] + " " + parts[1] : null;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return null;
-        }
+        // wrk -v prints its version and usage and exits with 1.
+        var line = ChildProcesses.Query(wrk, "-v")?.Output.Split('\n').FirstOrDefault(static l => l.StartsWith("wrk ", StringComparison.Ordinal));
+        return line?.Split(' ', 3) is { Length: >= 2 } parts ? parts[0] + " " + parts[1] : null;
     }
 
     /// <param name="pathPrefix">For the small and warmup modes: prepended to every generated small-file path (the warm-up's mount).</param>

@@ -75,7 +75,7 @@ internal static class Report
         WriteEngines(builder, context);
 
         var strategyNotes = StrategyNotes(context).ToList();
-        if (strategyNotes.Count > 0 || context.Notes.Notes.Count > 0 || context.Notes.Warnings.Count > 0 || context.Servers.Any(static s => !s.RunsPlaintext || s.DefaultWorkloads is not null))
+        if (strategyNotes.Count > 0 || context.Notes.Notes.Count > 0 || context.Notes.Warnings.Count > 0 || context.Servers.Any(s => !s.RunsPlaintext || (options.Workloads is null && s.DefaultWorkloads is not null)))
         {
             Line(builder);
             Line(builder, "Notes:");
@@ -233,9 +233,10 @@ internal static class Report
             }
         }
 
-        var sockets = ServerSpec.Engines[0];
         Line(builder);
-        Line(builder, $"Sockets: plaintext from the {sockets.PlaintextServer} server, files from {sockets.FileServer} (`--servers` ids); the others from one server each. — = not measured in this run.");
+        Line(builder, "Per engine, the `--servers` ids the cells come from: " + string.Join("; ", engines.Select(static e => e.PlaintextServer == e.FileServer
+            ? $"{e.Engine}: {e.FileServer}"
+            : $"{e.Engine}: {e.PlaintextServer} (plaintext), {e.FileServer} (files)")) + ". — = not measured in this run.");
     }
 
     private static string EngineCell(ReportContext context, Workload workload, int connections, ServerSpec server, EngineTarget target)

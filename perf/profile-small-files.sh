@@ -3,6 +3,8 @@
 # perf record of the server while every file is cached ("warm"), then strace -c of the same load.
 # Needs linux-perf, strace and wrk (installed with apt-get when missing and running as root).
 #   perf/profile-small-files.sh [OUT_DIR]     (default: a new folder under /tmp)
+#   HOST_ARGS='--engine EventLoop [--inline]' perf/profile-small-files.sh   (more perf host switches,
+#   e.g. issue 15's event-loop engine; split on spaces)
 # Writes warm.data (perf report -i OUT_DIR/warm.data), strace.txt and the wrk outputs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,10 +32,11 @@ end
 LUA
 
 dotnet build -c Release perf/ZeroCopy.AspNetCore.PerfHost -v q -nologo >/dev/null
+read -r -a host_args <<<"${HOST_ARGS:-}"
 port=$((20000 + RANDOM % 20000))
 # W^X off: JIT code otherwise runs from a double-mapped memfd that perf cannot symbolize.
 DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 dotnet perf/ZeroCopy.AspNetCore.PerfHost/bin/Release/net10.0/ZeroCopy.AspNetCore.PerfHost.dll \
-  --impl zerocopy --mode Auto --cache on --root "$out/root" --port "$port" > "$out/host.log" 2>&1 &
+  --impl zerocopy --mode Auto --cache on "${host_args[@]}" --root "$out/root" --port "$port" > "$out/host.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 200); do curl -sf -o /dev/null "http://127.0.0.1:$port/s/1.bin" && break; sleep 0.1; done

@@ -187,7 +187,7 @@ internal sealed class Harness
 
     private async Task RunServerAsync(ServerSpec spec, int round, List<Workload> workloads, FileSet files, string work, CancellationToken cancel)
     {
-        var cells = workloads.Where(spec.Runs).ToList();
+        var cells = workloads.Where(w => _options.Workloads is null ? spec.RunsByDefault(w) : spec.Runs(w)).ToList();
         if (_broken.Contains(spec.Id))
         {
             return;
@@ -213,6 +213,11 @@ internal sealed class Harness
             {
                 _notes.Runtime ??= host.Ready.GetValueOrDefault("runtime")?.Replace('-', ' ');
                 _notes.Gc ??= host.Ready.GetValueOrDefault("gc");
+                if (host.Ready.GetValueOrDefault("engine") is { } engine and not ("default" or "Sockets" or "kestrel-sockets")
+                    && host.Ready.GetValueOrDefault("engine-option") == "missing")
+                {
+                    _notes.Add($"**{spec.Title}: this build of the library has no engine switch (ZeroCopyTransportOptions.Engine), so the row ran the Sockets engine, not {engine}.**");
+                }
             }
 
             Dictionary<string, int> headerBytes;

@@ -15,13 +15,17 @@ internal sealed class HarnessOptions
           --big-duration S        seconds of load per 64 MiB cell (default 2)
           --warmup S              seconds of mixed load after each server start (default 3; 0 = none)
           --connections LIST      wrk connection counts (default 4,32)
-          --servers LIST          any of stock,stream,sendfile,splice,cache,nginx (default all)
+          --servers LIST          any of stock,stream,sendfile,splice,cache,eventloop,eventloop-inline,nginx
+                                  (default all); eventloop and eventloop-inline are ours Auto + hot cache on
+                                  the EventLoop engine (inline: Kestrel's UnsafePreferInlineScheduling);
+                                  without --workloads eventloop-inline runs only plaintext,4k,64m
           --workloads LIST        any of 4k,64k,1m,64m,small,plaintext,4k-tls,64m-tls,4k-h2 (default all);
                                   the last three (HTTPS/1.1 with wrk, HTTP/2 with h2load) run on stock, cache and nginx
           --threads N             wrk threads (default 2)
           --small-sample N        small files checked by SHA-256 per server start (default 100)
           --keep-files            keep the temporary file set and the server logs
           --host-arg ARG          extra argument for ours (repeatable), e.g. --host-arg --ZeroCopyStaticFiles:MinZeroCopyBytes=0
+                                  or --host-arg --event-loops=1
           --inject-fault KIND     self-test: the .NET servers break every 97th response after the first 1000
                                   (status: 500, length: wrong body length, abort: connection closed);
                                   the run must then fail with exit code 1

@@ -72,8 +72,10 @@ internal static class Report
         Line(builder);
         Line(builder, "Columns: medians across rounds. **±**: half the range of the throughput across rounds, relative to the median (run-to-run noise on this machine). **MB/s**: bytes wrk read (headers + bodies) per second, 10^6 bytes. **p50/p99**: wrk's latency percentiles (— when no response completed within the cell). **CPU s/GB**: CPU seconds (user + system) of the server's processes (nginx: master + workers), from /proc/PID/stat before and after the run, per 10^9 bytes delivered. **CPU µs/req**: the same CPU per response. **Peak RSS**: VmHWM during the cell (nginx: sum over its processes). **Alloc KiB/req**: managed bytes the .NET host allocated during the cell per response (GC.GetTotalAllocatedBytes; — for nginx). **GC pause ms**: time the .NET host was paused for garbage collections during the cell (GC.GetTotalPauseDuration). **Errors**: socket errors, non-200 statuses and wrong lengths over all rounds; any error fails the run. **Other CPU**: share of the whole machine used meanwhile by anything but the server, wrk, the harness and ksoftirqd (other users of a shared machine); more than a few percent means that cell is disturbed. **Thrpt ×**: throughput ratio (MB/s; plaintext: req/s), higher is better. **CPU ×**: CPU ratio (s/GB; plaintext: µs/req), lower is better. Ratios are the median of per-round ratios; — = the reference itself or not measured. **Bodies sent by**: for ours, the strategies the library's metrics counted during the row's cells, with fallback reasons.");
 
+        WriteEngines(builder, context);
+
         var strategyNotes = StrategyNotes(context).ToList();
-        if (strategyNotes.Count > 0 || context.Notes.Notes.Count > 0 || context.Notes.Warnings.Count > 0 || context.Servers.Any(static s => !s.RunsPlaintext))
+        if (strategyNotes.Count > 0 || context.Notes.Notes.Count > 0 || context.Notes.Warnings.Count > 0 || context.Servers.Any(s => !s.RunsPlaintext || (options.Workloads is null && s.DefaultWorkloads is not null)))
         {
             Line(builder);
             Line(builder, "Notes:");
@@ -86,7 +88,15 @@ internal static class Report
             var noPlaintext = context.Servers.Where(static s => !s.RunsPlaintext).Select(static s => s.Title).ToList();
             if (noPlaintext.Count > 0 && context.Workloads.Any(static w => w.Plaintext))
             {
-                Line(builder, $"- plaintext runs on stock, ours Stream and nginx only: {string.Join(", ", noPlaintext)} share ours' transport and differ only in how file bodies are sent.");
+                Line(builder, $"- plaintext runs on stock, ours Stream (the Sockets engine), ours on each other engine and nginx only: {string.Join(", ", noPlaintext)} share the Sockets engine with ours Stream and differ only in how file bodies are sent.");
+            }
+
+            if (options.Workloads is null)
+            {
+                foreach (var server in context.Servers.Where(static s => s.DefaultWorkloads is not null))
+                {
+                    Line(builder, $"- {server.Title} ran {string.Join(", ", server.DefaultWorkloads!)} only (issue 15's cells, to keep the default run short); `--workloads` runs others on it.");
+                }
             }
         }
 
@@ -171,6 +181,79 @@ internal static class Report
             " " + Ratio(context, workload, connections, server, ServerSpec.NginxId, Cpu),
             " " + (workload.Plaintext ? "—" : Bodies(server, samples)),
         }) + " |";
+    }
+
+    /// <summary>An issue 15 target: a workload, the server it is measured against, the metric, the bound.</summary>
+    private sealed record EngineTarget(string WorkloadId, string Title, string Reference, Func<Workload, Sample, double> Metric, Func<double, string> Format);
+
+    private static readonly EngineTarget[] s_engineTargets =
+    [
+        new("plaintext", "plaintext req/s × Kestrel's socket transport (stock); target ≥ 1.25×", ServerSpec.StockId, Throughput,
+            static v => string.Create(s_inv, $"{v:N0} req/s")),
+        new("64m", "64 MiB CPU s/GB × nginx; target ≤ 1.00×", ServerSpec.NginxId, Cpu,
+            static v => string.Create(s_inv, $"{v:F3} s/GB")),
+        new("4k", "4 KiB hot throughput (MB/s) × nginx; target ≥ 0.90×", ServerSpec.NginxId, Throughput,
+            static v => Megabytes(v) + " MB/s"),
+    ];
+
+    /// <summary>
+    /// Issue 15's benchmark targets per engine of ours, from the same samples as the table: each
+    /// cell is the ratio as the table's ratio columns compute it (median of per-round ratios), then
+    /// the engine's own median; the reference column is the median of the server compared against.
+    /// </summary>
+    private static void WriteEngines(StringBuilder builder, ReportContext context)
+    {
+        var selected = context.Servers.Select(static s => s.Id).ToHashSet(StringComparer.Ordinal);
+        var engines = ServerSpec.Engines.Where(e => selected.Contains(e.PlaintextServer) || selected.Contains(e.FileServer)).ToList();
+        var targets = s_engineTargets.Where(t => context.Workloads.Any(w => w.Id == t.WorkloadId)).ToList();
+        if (engines.Count == 0 || targets.Count == 0)
+        {
+            return;
+        }
+
+        Line(builder);
+        Line(builder, "Engines side by side (issue 15's targets; same samples as the table):");
+        Line(builder);
+        Line(builder, "| Target | Conns | Reference | " + string.Join(" | ", engines.Select(static e => e.Engine)) + " |");
+        Line(builder, "|---|---:|---:|" + string.Concat(engines.Select(static _ => "---:|")));
+        foreach (var target in targets)
+        {
+            var workload = context.Workloads.First(w => w.Id == target.WorkloadId);
+            foreach (var connections in context.Options.Connections)
+            {
+                var cells = engines.Select(engine =>
+                {
+                    var id = workload.Plaintext ? engine.PlaintextServer : engine.FileServer;
+                    var server = context.Servers.FirstOrDefault(s => s.Id == id);
+                    return server is null ? "—" : EngineCell(context, workload, connections, server, target);
+                });
+                var reference = Cell(context, target.Reference, workload.Id, connections).Where(static s => !s.Failed).ToList();
+                var referenceText = reference.Count == 0 ? "—" : target.Format(Median(reference.Select(s => target.Metric(workload, s))));
+                Line(builder, $"| {target.Title} | {connections.ToString(s_inv)} | {referenceText} | {string.Join(" | ", cells)} |");
+            }
+        }
+
+        Line(builder);
+        Line(builder, "Per engine, the `--servers` ids the cells come from: " + string.Join("; ", engines.Select(static e => e.PlaintextServer == e.FileServer
+            ? $"{e.Engine}: {e.FileServer}"
+            : $"{e.Engine}: {e.PlaintextServer} (plaintext), {e.FileServer} (files)")) + ". — = not measured in this run.");
+    }
+
+    private static string EngineCell(ReportContext context, Workload workload, int connections, ServerSpec server, EngineTarget target)
+    {
+        var samples = Cell(context, server.Id, workload.Id, connections);
+        if (samples.Count == 0)
+        {
+            return "—";
+        }
+
+        if (samples.Any(static s => s.Failed))
+        {
+            return "**FAILED**";
+        }
+
+        var ratio = Ratio(context, workload, connections, server, target.Reference, target.Metric);
+        return $"{ratio} ({target.Format(Median(samples.Select(s => target.Metric(workload, s))))})";
     }
 
     private static double Throughput(Workload workload, Sample sample) => workload.Plaintext ? sample.RequestsPerSecond : sample.MegabytesPerSecond;

@@ -26,12 +26,16 @@ internal sealed record HostArguments(
     string[] Remaining,
     int? HttpsPort = null,
     string? TlsCertificate = null,
-    string? TlsKey = null)
+    string? TlsKey = null,
+    string? Engine = null,
+    int? EventLoops = null,
+    bool Inline = false)
 {
     public const string Usage =
         "usage: ZeroCopy.AspNetCore.PerfHost --root DIR [--impl stock|zerocopy] [--mode Auto|SendFile|Splice|Stream]\n" +
         "                                    [--cache on|off] [--port N (0 = ephemeral)] [--fault status|length|abort]\n" +
         "                                    [--https-port N --tls-cert PEM --tls-key PEM]\n" +
+        "                                    [--engine Sockets|EventLoop] [--event-loops N] [--inline]\n" +
         "                                    [--Config:Key=value ...]";
 
     public static HostArguments Parse(string[] args)
@@ -45,6 +49,9 @@ internal sealed record HostArguments(
         int? httpsPort = null;
         string? certificate = null;
         string? key = null;
+        string? engine = null;
+        int? eventLoops = null;
+        var inline = false;
         var remaining = new List<string>();
 
         for (var i = 0; i < args.Length; i++)
@@ -87,6 +94,25 @@ internal sealed record HostArguments(
                 case "--tls-key":
                     key = Path.GetFullPath(Value(args, ref i, name, inlineValue));
                     break;
+                case "--engine":
+                    // Canonical spelling for the two engines issue 15 names; anything else goes to the
+                    // library as is, which validates it (as --mode).
+                    engine = Value(args, ref i, name, inlineValue) switch
+                    {
+                        var e when e.Equals("Sockets", StringComparison.OrdinalIgnoreCase) => "Sockets",
+                        var e when e.Equals("EventLoop", StringComparison.OrdinalIgnoreCase) => "EventLoop",
+                        var e => e,
+                    };
+                    break;
+                case "--event-loops":
+                    var loops = Value(args, ref i, name, inlineValue);
+                    eventLoops = int.TryParse(loops, NumberStyles.None, CultureInfo.InvariantCulture, out var count) && count > 0
+                        ? count
+                        : throw new ArgumentException($"--event-loops: '{loops}' is not a positive whole number.");
+                    break;
+                case "--inline":
+                    inline = true;
+                    break;
                 case "--fault":
                     fault = Value(args, ref i, name, inlineValue);
                     if (!FaultInjection.IsKnown(fault))
@@ -116,12 +142,17 @@ internal sealed record HostArguments(
             throw new ArgumentException("--mode and --cache apply to --impl zerocopy only.");
         }
 
+        if (implementation == Implementation.Stock && (engine is not null || eventLoops is not null))
+        {
+            throw new ArgumentException("--engine and --event-loops apply to --impl zerocopy only (--inline applies to both).");
+        }
+
         if (httpsPort is not null && (certificate is null || key is null))
         {
             throw new ArgumentException("--https-port needs --tls-cert and --tls-key (PEM files).");
         }
 
-        return new HostArguments(implementation, mode, cache, root, port, fault, [.. remaining], httpsPort, certificate, key);
+        return new HostArguments(implementation, mode, cache, root, port, fault, [.. remaining], httpsPort, certificate, key, engine, eventLoops, inline);
     }
 
     private static int PortNumber(string name, string text)
@@ -137,7 +168,7 @@ internal sealed record HostArguments(
             : (arg, null);
     }
 
-    private static bool IsOwn(string name) => name is "--impl" or "--mode" or "--cache" or "--root" or "--port" or "--fault" or "--https-port" or "--tls-cert" or "--tls-key";
+    private static bool IsOwn(string name) => name is "--impl" or "--mode" or "--cache" or "--root" or "--port" or "--fault" or "--https-port" or "--tls-cert" or "--tls-key" or "--engine" or "--event-loops";
 
     private static string Value(string[] args, ref int i, string name, string? inlineValue)
     {

@@ -3,12 +3,14 @@ using System.Runtime;
 using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.FileProviders;
 using ZeroCopy.AspNetCore.PerfHost;
 
 // The server measured by perf/run.sh. One process is one server: stock Kestrel + UseStaticFiles, or
-// ZeroCopy.AspNetCore with a mode and the hot cache on or off, serving --root on 127.0.0.1. When it
-// listens it prints one line starting with "PERFHOST READY" on stdout; the harness waits for it.
+// ZeroCopy.AspNetCore with a mode, the hot cache on or off and a transport engine, serving --root on
+// 127.0.0.1. When it listens it prints one line starting with "PERFHOST READY" on stdout; the harness
+// waits for it.
 HostArguments arguments;
 try
 {
@@ -58,10 +60,18 @@ if (arguments.Implementation == Implementation.ZeroCopy)
     // The hot cache's switch is always set: a mode server must measure its mode, whatever the
     // cache's default. With the cache on, its limits are the library's defaults: what a user gets.
     settings.Add(new("ZeroCopyStaticFiles:Cache:Enabled", arguments.Cache ? "true" : "false"));
+    settings.AddRange(EngineSettings.For(arguments));
 
     // Inserted before the command line so --ZeroCopyStaticFiles:... on the command line wins.
     builder.Configuration.Sources.Insert(builder.Configuration.Sources.Count - 1, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource { InitialData = settings });
     builder.Services.AddZeroCopyStaticFiles();
+}
+
+// Kestrel's inline application scheduling (its documented unsafe mode): on stock it applies to
+// Kestrel's socket transport, on ours to whichever engine runs, which honours SocketTransportOptions.
+if (arguments.Inline)
+{
+    builder.Services.Configure<SocketTransportOptions>(static options => options.UnsafePreferInlineScheduling = true);
 }
 
 var app = builder.Build();
@@ -116,7 +126,7 @@ const string Configuration = "Release";
 #endif
 Console.WriteLine(
     $"PERFHOST READY url={address}{(https is null ? string.Empty : " https=" + https)} pid={Environment.ProcessId} impl={arguments.Implementation} mode={arguments.Mode} " +
-    $"cache={(arguments.Cache ? "on" : "off")} fault={arguments.Fault ?? "none"} configuration={Configuration} gc={(GCSettings.IsServerGC ? "server" : "workstation")} " +
+    $"cache={(arguments.Cache ? "on" : "off")} {EngineSettings.Describe(arguments)} inline={(arguments.Inline ? "on" : "off")} fault={arguments.Fault ?? "none"} configuration={Configuration} gc={(GCSettings.IsServerGC ? "server" : "workstation")} " +
     $"runtime={RuntimeInformation.FrameworkDescription.Replace(' ', '-')}");
 Console.Out.Flush();
 

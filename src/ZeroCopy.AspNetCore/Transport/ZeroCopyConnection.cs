@@ -21,7 +21,7 @@ namespace ZeroCopy.AspNetCore.Transport;
 /// and region left, <see cref="ConnectionClosed"/> fires when the peer's side ends, and shutdown is
 /// idempotent under a lock.
 /// </remarks>
-internal sealed partial class ZeroCopyConnection : ConnectionContext
+internal sealed partial class ZeroCopyConnection : ConnectionContext, IRegionOwner
 {
     private static long s_lastId = Stopwatch.GetTimestamp();
 
@@ -107,6 +107,8 @@ internal sealed partial class ZeroCopyConnection : ConnectionContext
 
     /// <summary>True once the connection is shutting down (aborted, reset, or finished).</summary>
     internal bool IsShutDown => _shutdownReason is not null;
+
+    bool IRegionOwner.IsShutDown => IsShutDown;
 
     /// <summary>Stopwatch timestamp after which the region being sent is too slow; 0 when none is.</summary>
     internal long RegionDeadline => Volatile.Read(ref _regionDeadline);

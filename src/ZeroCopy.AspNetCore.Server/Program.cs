@@ -26,7 +26,19 @@ if (arguments.Root is { } root)
 
 builder.Services.AddZeroCopyStaticFiles();
 
-await using var app = builder.Build();
+WebApplication built;
+try
+{
+    // Building creates Kestrel and the zero-copy transport, which validates ZeroCopyStaticFiles:Transport.
+    built = builder.Build();
+}
+catch (OptionsValidationException ex)
+{
+    StartupErrors.InvalidSettings(ex);
+    return StartupErrors.ExitConfiguration;
+}
+
+await using var app = built;
 try
 {
     DemoRoot.EnsureGeneratedFiles(app.Configuration, app.Environment);

@@ -14,6 +14,29 @@ namespace ZeroCopy.AspNetCore;
 public sealed class ZeroCopyTransportOptions
 {
     /// <summary>
+    /// The engine that moves bytes between the sockets and Kestrel. The <see cref="ZeroCopyTransportEngine.EventLoop"/>
+    /// engine is Linux-only: other operating systems always use <see cref="ZeroCopyTransportEngine.Sockets"/>.
+    /// </summary>
+    /// <remarks>
+    /// Defaults to <see cref="ZeroCopyTransportEngine.Sockets"/>. Also read from the configuration key
+    /// <c>ZeroCopyStaticFiles:Transport:Engine</c> (so <c>ZeroCopyStaticFiles__Transport__Engine=Sockets</c>
+    /// in the environment switches engines without a rebuild); a value set in code wins. Read once, when
+    /// the server starts: a configuration reload does not change the engine of a running server.
+    /// </remarks>
+    public ZeroCopyTransportEngine Engine { get; set; } = ZeroCopyTransportEngine.Sockets;
+
+    /// <summary>
+    /// Loop threads of the <see cref="ZeroCopyTransportEngine.EventLoop"/> engine, each with its own epoll
+    /// instance and its own connections; 1 or more when set. The Sockets engine ignores it.
+    /// </summary>
+    /// <remarks>
+    /// Defaults to <see langword="null"/>: <see cref="Environment.ProcessorCount"/>. Also read from the
+    /// configuration key <c>ZeroCopyStaticFiles:Transport:EventLoopCount</c> (a blank value is the default);
+    /// a value set in code wins. Read once, when the server starts.
+    /// </remarks>
+    public int? EventLoopCount { get; set; }
+
+    /// <summary>
     /// File regions (file bodies queued for sendfile/splice) one connection may have waiting before
     /// Kestrel's flushes wait; bounds the open files a pipelining client can pin.
     /// </summary>
@@ -30,6 +53,15 @@ public sealed class ZeroCopyTransportOptions
     /// here is read from that switch).
     /// </summary>
     internal bool FinOnError { get; set; } = AppContext.TryGetSwitch("Microsoft.AspNetCore.Server.Kestrel.FinOnError", out var finOnError) && finOnError;
+
+    /// <summary>
+    /// Values under <c>ZeroCopyStaticFiles:Transport</c> that do not parse, reported with the
+    /// validation errors when the options are first read.
+    /// </summary>
+    internal List<string> BindingErrors { get; } = [];
+
+    /// <summary>Keys under <c>ZeroCopyStaticFiles:Transport</c> that the library does not know (reported as warnings).</summary>
+    internal List<string> UnknownKeys { get; } = [];
 
     /// <summary>Test seam: the syscalls of the zero-copy engines.</summary>
     internal Native.ZeroCopySyscalls? Syscalls { get; set; }

@@ -5,7 +5,8 @@ using Microsoft.Extensions.Options;
 namespace ZeroCopy.AspNetCore.Configuration;
 
 /// <summary>
-/// Reads the <c>ZeroCopyStaticFiles</c> section into <see cref="ZeroCopyStaticFilesOptions"/>.
+/// Reads the <c>ZeroCopyStaticFiles</c> section into <see cref="ZeroCopyStaticFilesOptions"/>, and its
+/// <c>Transport</c> child into <see cref="ZeroCopyTransportOptions"/>.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -19,9 +20,17 @@ namespace ZeroCopy.AspNetCore.Configuration;
 /// reads its keys), so renaming a property renames its key, and a child that no table names is
 /// reported in <see cref="ZeroCopyStaticFilesOptions.UnknownKeys"/>.
 /// </para>
+/// <para>
+/// The <c>Transport</c> child is read only into <see cref="ZeroCopyTransportOptions"/>, with problems of
+/// its own (<see cref="ZeroCopyTransportOptions.BindingErrors"/>, <see cref="ZeroCopyTransportOptions.UnknownKeys"/>):
+/// every way of installing the transport reads it, with or without the rest of the section.
+/// </para>
 /// </remarks>
-internal sealed class ConfigurationSectionReader : IConfigureOptions<ZeroCopyStaticFilesOptions>
+internal sealed class ConfigurationSectionReader : IConfigureOptions<ZeroCopyStaticFilesOptions>, IConfigureOptions<ZeroCopyTransportOptions>
 {
+    /// <summary>The child of the section read into <see cref="ZeroCopyTransportOptions"/>.</summary>
+    public const string TransportKey = "Transport";
+
     private static readonly KeyTable<ZeroCopyCacheOptions> s_cache = new KeyTable<ZeroCopyCacheOptions>()
         .Bool(nameof(ZeroCopyCacheOptions.Enabled), static (o, value) => o.Enabled = value)
         .Int64(nameof(ZeroCopyCacheOptions.MaxFileBytes), static (o, value) => o.MaxFileBytes = value)
@@ -63,19 +72,42 @@ internal sealed class ConfigurationSectionReader : IConfigureOptions<ZeroCopySta
         .Add(nameof(ZeroCopyStaticFilesOptions.ETag), static (child, o, options) => s_etag.Read(child, o.ETag, options))
         .Add(nameof(ZeroCopyStaticFilesOptions.Precompressed), static (child, o, options) => s_precompressed.Read(child, o.Precompressed, options))
         .Add(nameof(ZeroCopyStaticFilesOptions.DefaultDocuments), static (child, o, options) => s_defaultDocuments.Read(child, o.DefaultDocuments, options))
-        .String(nameof(ZeroCopyStaticFilesOptions.FallbackFile), static (o, value) => o.FallbackFile = value);
+        .String(nameof(ZeroCopyStaticFilesOptions.FallbackFile), static (o, value) => o.FallbackFile = value)
+        .Add(TransportKey, static (_, _, _) => { }); // Read into ZeroCopyTransportOptions (below), not here.
 
-    private readonly IConfiguration _configuration;
+    // The keys of the transport that configuration may set; its other options are set in code only.
+    private static readonly KeyTable<ZeroCopyTransportOptions> s_transport = new KeyTable<ZeroCopyTransportOptions>()
+        .Enum<ZeroCopyTransportEngine>(nameof(ZeroCopyTransportOptions.Engine), static (o, value) => o.Engine = value)
+        .OptionalInt32(nameof(ZeroCopyTransportOptions.EventLoopCount), static (o, value) => o.EventLoopCount = value);
 
-    public ConfigurationSectionReader(IConfiguration configuration) => _configuration = configuration;
+    private readonly IConfiguration? _configuration;
+
+    /// <param name="configuration">The application's configuration; none (a bare service collection): nothing to read.</param>
+    public ConfigurationSectionReader(IConfiguration? configuration = null) => _configuration = configuration;
 
     public void Configure(ZeroCopyStaticFilesOptions options)
-        => Read(_configuration.GetSection(ZeroCopyStaticFilesOptions.SectionName), options);
+    {
+        if (_configuration is not null)
+        {
+            Read(_configuration.GetSection(ZeroCopyStaticFilesOptions.SectionName), options);
+        }
+    }
+
+    public void Configure(ZeroCopyTransportOptions options)
+    {
+        if (_configuration is not null)
+        {
+            ReadTransport(_configuration.GetSection(ConfigurationPath.Combine(ZeroCopyStaticFilesOptions.SectionName, TransportKey)), options);
+        }
+    }
 
     internal static void Read(IConfigurationSection section, ZeroCopyStaticFilesOptions options)
-        => s_section.Read(section, options, options);
+        => s_section.Read(section, options, new Problems(options.BindingErrors, options.UnknownKeys));
 
-    private static void ReadContentTypes(IConfigurationSection section, IDictionary<string, string> contentTypes, ZeroCopyStaticFilesOptions options)
+    internal static void ReadTransport(IConfigurationSection section, ZeroCopyTransportOptions options)
+        => s_transport.Read(section, options, new Problems(options.BindingErrors, options.UnknownKeys));
+
+    private static void ReadContentTypes(IConfigurationSection section, IDictionary<string, string> contentTypes, Problems options)
     {
         foreach (var mapping in section.GetChildren())
         {
@@ -90,7 +122,7 @@ internal sealed class ConfigurationSectionReader : IConfigureOptions<ZeroCopySta
         }
     }
 
-    private static List<CacheControlRule> ReadRules(IConfigurationSection section, ZeroCopyStaticFilesOptions options)
+    private static List<CacheControlRule> ReadRules(IConfigurationSection section, Problems options)
     {
         var rules = new List<CacheControlRule>();
         foreach (var item in section.GetChildren())
@@ -127,7 +159,7 @@ internal sealed class ConfigurationSectionReader : IConfigureOptions<ZeroCopySta
     private static string? ReadString(IConfigurationSection child)
         => string.IsNullOrWhiteSpace(child.Value) ? null : child.Value.Trim();
 
-    private static bool? ReadBool(IConfigurationSection child, ZeroCopyStaticFilesOptions options)
+    private static bool? ReadBool(IConfigurationSection child, Problems options)
     {
         if (child.Value is null)
         {
@@ -143,7 +175,7 @@ internal sealed class ConfigurationSectionReader : IConfigureOptions<ZeroCopySta
         return null;
     }
 
-    private static long? ReadInt64(IConfigurationSection child, ZeroCopyStaticFilesOptions options)
+    private static long? ReadInt64(IConfigurationSection child, Problems options)
     {
         if (child.Value is null)
         {
@@ -160,7 +192,7 @@ internal sealed class ConfigurationSectionReader : IConfigureOptions<ZeroCopySta
     }
 
     /// <summary>A whole number that fits an <see cref="int"/>: parsed as <see cref="long"/> so a large one is reported as too large rather than as not a number.</summary>
-    private static int? ReadInt32(IConfigurationSection child, ZeroCopyStaticFilesOptions options)
+    private static int? ReadInt32(IConfigurationSection child, Problems options)
     {
         if (ReadInt64(child, options) is not { } value)
         {
@@ -177,7 +209,7 @@ internal sealed class ConfigurationSectionReader : IConfigureOptions<ZeroCopySta
     }
 
     /// <summary>A TimeSpan in invariant format ("00:00:01") or a number of seconds ("1.5").</summary>
-    private static TimeSpan? ReadTimeSpan(IConfigurationSection child, ZeroCopyStaticFilesOptions options)
+    private static TimeSpan? ReadTimeSpan(IConfigurationSection child, Problems options)
     {
         if (child.Value is null)
         {
@@ -199,7 +231,7 @@ internal sealed class ConfigurationSectionReader : IConfigureOptions<ZeroCopySta
         return null;
     }
 
-    private static TEnum? ReadEnum<TEnum>(IConfigurationSection child, ZeroCopyStaticFilesOptions options)
+    private static TEnum? ReadEnum<TEnum>(IConfigurationSection child, Problems options)
         where TEnum : struct, Enum
     {
         if (child.Value is null)
@@ -219,8 +251,11 @@ internal sealed class ConfigurationSectionReader : IConfigureOptions<ZeroCopySta
         return null;
     }
 
+    /// <summary>Where the problems of one read go: values that do not parse, keys that no table names.</summary>
+    private readonly record struct Problems(List<string> BindingErrors, List<string> UnknownKeys);
+
     /// <summary>Reads one key's value into <paramref name="target"/>; problems go to <paramref name="options"/>.</summary>
-    private delegate void KeyReader<in TTarget>(IConfigurationSection child, TTarget target, ZeroCopyStaticFilesOptions options);
+    private delegate void KeyReader<in TTarget>(IConfigurationSection child, TTarget target, Problems options);
 
     /// <summary>
     /// The keys of one section, each with the reader of its property. The typed methods set the
@@ -263,6 +298,20 @@ internal sealed class ConfigurationSectionReader : IConfigureOptions<ZeroCopySta
                 }
             });
 
+        /// <summary>A nullable whole number: a blank value (<c>KEY=</c> in the environment) sets <see langword="null"/>.</summary>
+        public KeyTable<TTarget> OptionalInt32(string key, Action<TTarget, int?> set)
+            => Add(key, (child, target, options) =>
+            {
+                if (child.Value is { } text && string.IsNullOrWhiteSpace(text))
+                {
+                    set(target, null);
+                }
+                else if (ReadInt32(child, options) is { } value)
+                {
+                    set(target, value);
+                }
+            });
+
         public KeyTable<TTarget> Int64(string key, Action<TTarget, long> set)
             => Add(key, (child, target, options) =>
             {
@@ -292,7 +341,7 @@ internal sealed class ConfigurationSectionReader : IConfigureOptions<ZeroCopySta
             });
 
         /// <summary>Reads every child of <paramref name="section"/>, in the configuration's order; a child no reader names is an unknown key.</summary>
-        public void Read(IConfigurationSection section, TTarget target, ZeroCopyStaticFilesOptions options)
+        public void Read(IConfigurationSection section, TTarget target, Problems options)
         {
             foreach (var child in section.GetChildren())
             {

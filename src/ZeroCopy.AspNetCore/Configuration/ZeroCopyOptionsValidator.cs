@@ -5,7 +5,8 @@ using Microsoft.Net.Http.Headers;
 namespace ZeroCopy.AspNetCore.Configuration;
 
 /// <summary>
-/// Checks a <see cref="ZeroCopyStaticFilesOptions"/> and reports every problem at once.
+/// Checks a <see cref="ZeroCopyStaticFilesOptions"/> (and the configurable part of
+/// <see cref="ZeroCopyTransportOptions"/>) and reports every problem at once.
 /// </summary>
 /// <remarks>
 /// Each message starts with the configuration key of the value it is about, built from the
@@ -108,6 +109,23 @@ internal static class ZeroCopyOptionsValidator
         }
 
         ValidateFeatures(options, contentRootPath, errors);
+        return errors;
+    }
+
+    /// <summary>The problems of the transport's configurable options (<c>ZeroCopyStaticFiles:Transport:*</c>), whether set in code or configuration.</summary>
+    public static List<string> ValidateTransport(ZeroCopyTransportOptions options)
+    {
+        var errors = new List<string>(options.BindingErrors);
+        if (!Enum.IsDefined(options.Engine))
+        {
+            errors.Add($"{Key(ConfigurationSectionReader.TransportKey, nameof(ZeroCopyTransportOptions.Engine))}: {(int)options.Engine} is not one of {string.Join(", ", Enum.GetNames<ZeroCopyTransportEngine>())}.");
+        }
+
+        if (options.EventLoopCount is < 1)
+        {
+            errors.Add($"{Key(ConfigurationSectionReader.TransportKey, nameof(ZeroCopyTransportOptions.EventLoopCount))}: {options.EventLoopCount} must be 1 or more.");
+        }
+
         return errors;
     }
 

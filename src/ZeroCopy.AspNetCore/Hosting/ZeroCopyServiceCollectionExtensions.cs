@@ -61,7 +61,11 @@ public static class ZeroCopyServiceCollectionExtensions
     /// <summary>
     /// Registers the zero-copy Kestrel transport. Kestrel asks it before its socket transport; it
     /// binds TCP and Unix domain socket endpoints on Linux and declines the rest, which Kestrel's
-    /// socket transport then serves. Calling it more than once is harmless.
+    /// socket transport then serves. Its <see cref="ZeroCopyTransportOptions"/> are read from the
+    /// configuration keys <c>ZeroCopyStaticFiles:Transport:Engine</c> and
+    /// <c>ZeroCopyStaticFiles:Transport:EventLoopCount</c> once, when the server starts; options set in
+    /// code (<c>services.Configure&lt;ZeroCopyTransportOptions&gt;</c>, <c>UseZeroCopyTransport(o =&gt; ...)</c>)
+    /// win, whether registered before or after this call. Calling it more than once is harmless.
     /// </summary>
     /// <param name="services">The application's services.</param>
     /// <returns><paramref name="services"/>.</returns>
@@ -69,6 +73,7 @@ public static class ZeroCopyServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         services.AddOptions();
+        AddTransportConfiguration(services);
         services.AddMetrics();
         services.TryAddSingleton(static sp => new ZeroCopyMetrics(sp.GetService<IMeterFactory>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IConnectionListenerFactory, ZeroCopyTransportFactory>(static sp =>
@@ -78,5 +83,24 @@ public static class ZeroCopyServiceCollectionExtensions
                 sp.GetRequiredService<ILoggerFactory>(),
                 sp.GetService<IMemoryPoolFactory<byte>>())));
         return services;
+    }
+
+    /// <summary>
+    /// Registers the reader of <c>ZeroCopyStaticFiles:Transport</c> once, in front of every
+    /// configuration of <see cref="ZeroCopyTransportOptions"/> already registered, and the validator.
+    /// The options factory runs the <see cref="IConfigureOptions{TOptions}"/> in registration order, so
+    /// code registered before this call (inserted behind the reader) and after it (appended) both run
+    /// later than the reader and win.
+    /// </summary>
+    private static void AddTransportConfiguration(IServiceCollection services)
+    {
+        var reader = ServiceDescriptor.Singleton<IConfigureOptions<ZeroCopyTransportOptions>, ConfigurationSectionReader>();
+        var configurations = services.Where(d => d.ServiceType == reader.ServiceType && !d.IsKeyedService).ToList();
+        if (!configurations.Any(d => d.ImplementationType == reader.ImplementationType))
+        {
+            services.Insert(configurations.Count == 0 ? services.Count : services.IndexOf(configurations[0]), reader);
+        }
+
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ZeroCopyTransportOptions>, TransportOptionsValidator>());
     }
 }

@@ -9,10 +9,11 @@ public static class ZeroCopyWebHostBuilderExtensions
     /// <summary>
     /// Uses the zero-copy transport for Kestrel's TCP and Unix domain socket endpoints on Linux
     /// (Kestrel's socket transport keeps everything else). Without <c>UseZeroCopyStaticFiles</c> or
-    /// <c>UseZeroCopySendFile</c> it behaves like Kestrel's socket transport.
+    /// <c>UseZeroCopySendFile</c> it behaves like Kestrel's socket transport. The configuration keys
+    /// <c>ZeroCopyStaticFiles:Transport:*</c> are read as by <c>AddZeroCopyTransport()</c>.
     /// </summary>
     /// <param name="builder">The web host builder.</param>
-    /// <param name="configure">Changes the transport options.</param>
+    /// <param name="configure">Changes the transport options; wins over the configuration keys.</param>
     /// <returns><paramref name="builder"/>.</returns>
     public static IWebHostBuilder UseZeroCopyTransport(this IWebHostBuilder builder, Action<ZeroCopyTransportOptions>? configure = null)
     {

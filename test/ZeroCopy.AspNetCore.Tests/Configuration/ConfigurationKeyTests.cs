@@ -14,10 +14,12 @@ namespace ZeroCopy.AspNetCore.Tests.Configuration;
 /// </summary>
 public sealed class ConfigurationKeyTests
 {
-    /// <summary>Public options classes that are set from code only, not from the section.</summary>
+    /// <summary>Public options classes that this walk does not reach from the section.</summary>
     private static readonly Type[] s_codeOnly =
     [
-        typeof(ZeroCopyTransportOptions), // UseZeroCopyTransport(configure); Kestrel's socket options carry the rest.
+        // UseZeroCopyTransport(configure); Kestrel's socket options carry the rest. Its Engine and
+        // EventLoopCount are read from ZeroCopyStaticFiles:Transport (TransportConfigurationTests).
+        typeof(ZeroCopyTransportOptions),
     ];
 
     [Fact]

@@ -42,16 +42,21 @@ public sealed class ZeroCopyFiles : IDisposable
     public static string Name(long size) => $"size-{size}.bin";
 
     /// <summary>
-    /// Kestrel with the zero-copy transport serving <see cref="Root"/> with <paramref name="mode"/>,
-    /// without the hot-file cache: these tests count the strategy that sent each body, and the cache
-    /// (a strategy of its own) admits files on their first request.
+    /// Kestrel with the zero-copy transport on <paramref name="engine"/> serving <see cref="Root"/> with
+    /// <paramref name="mode"/>, without the hot-file cache: these tests count the strategy that sent
+    /// each body, and the cache (a strategy of its own) admits files on their first request.
     /// </summary>
-    public Task<TestHost> StartAsync(ZeroCopyMode mode, long minZeroCopyBytes = 0, Action<WebApplication>? after = null)
-        => Hosts.ZeroCopyAsync(HostKind.Kestrel, Root, after: after, settings: o =>
-        {
-            (o.Mode, o.MinZeroCopyBytes) = (mode, minZeroCopyBytes);
-            o.Cache.Enabled = false;
-        });
+    public Task<TestHost> StartAsync(ZeroCopyTransportEngine engine, ZeroCopyMode mode, long minZeroCopyBytes = 0, Action<WebApplication>? after = null)
+        => Hosts.ZeroCopyAsync(
+            HostKind.Kestrel,
+            Root,
+            after: after,
+            configureBuilder: builder => Engines.Use(builder, engine),
+            settings: o =>
+            {
+                (o.Mode, o.MinZeroCopyBytes) = (mode, minZeroCopyBytes);
+                o.Cache.Enabled = false;
+            });
 
     /// <summary>The bytes of the sparse file in [offset, offset + count), read from disk.</summary>
     public byte[] SparseSlice(long offset, int count)

@@ -63,16 +63,37 @@ public sealed partial class ServerProcessTests
     }
 
     [Fact]
-    public async Task Invalid_settings_end_the_server_with_one_line_per_problem_and_exit_code_78()
+    public Task Invalid_settings_end_the_server_with_one_line_per_problem_and_exit_code_78()
+        => AssertRejectedAsync(
+            "--ZeroCopyStaticFiles:Mode=Teleport",
+            ("ZeroCopyStaticFiles__Cache__MaxFileBytes", "-1"),
+            [
+                "ZeroCopyStaticFiles:Mode: 'Teleport' is not one of Auto, SendFile, Splice, Stream.",
+                "ZeroCopyStaticFiles:Cache:MaxFileBytes: -1 must be 0 or more.",
+            ]);
+
+    /// <summary>The transport's keys are checked when the application is built, before the rest of the section: the same report.</summary>
+    [Fact]
+    public Task Invalid_transport_settings_end_the_server_the_same_way()
+        => AssertRejectedAsync(
+            "--ZeroCopyStaticFiles:Transport:EventLoopCount=0",
+            ("ZeroCopyStaticFiles__Transport__Engine", "Turbo"),
+            [
+                "ZeroCopyStaticFiles:Transport:Engine: 'Turbo' is not one of Sockets, EventLoop.",
+                "ZeroCopyStaticFiles:Transport:EventLoopCount: 0 must be 1 or more.",
+            ]);
+
+    /// <summary>Starts the server with one invalid setting on the command line and one in the environment; it must exit 78 with exactly these problems.</summary>
+    private static async Task AssertRejectedAsync(string argument, (string Name, string Value) variable, string[] problems)
     {
         var ct = TestContext.Current.CancellationToken;
-        var start = new ProcessStartInfo("dotnet", [ServerDll(), "--urls", "http://127.0.0.1:0", "--ZeroCopyStaticFiles:Mode=Teleport"])
+        var start = new ProcessStartInfo("dotnet", [ServerDll(), "--urls", "http://127.0.0.1:0", argument])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             WorkingDirectory = Path.GetTempPath(),
         };
-        start.Environment["ZeroCopyStaticFiles__Cache__MaxFileBytes"] = "-1";
+        start.Environment[variable.Name] = variable.Value;
         using var process = Process.Start(start)!;
         try
         {
@@ -85,9 +106,8 @@ public sealed partial class ServerProcessTests
             var lines = errors.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             Assert.Equal(
                 [
-                    "ZeroCopy.AspNetCore.Server: not started: 2 invalid settings (appsettings.json, environment variables such as ZeroCopyStaticFiles__Mode, or the command line):",
-                    "ZeroCopyStaticFiles:Mode: 'Teleport' is not one of Auto, SendFile, Splice, Stream.",
-                    "ZeroCopyStaticFiles:Cache:MaxFileBytes: -1 must be 0 or more.",
+                    $"ZeroCopy.AspNetCore.Server: not started: {problems.Length} invalid settings (appsettings.json, environment variables such as ZeroCopyStaticFiles__Mode, or the command line):",
+                    .. problems,
                 ],
                 lines);
             Assert.DoesNotContain("Unhandled exception", output + errors, StringComparison.Ordinal);

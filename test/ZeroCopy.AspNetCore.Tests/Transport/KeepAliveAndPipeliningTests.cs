@@ -4,7 +4,7 @@ namespace ZeroCopy.AspNetCore.Tests.Transport;
 
 /// <summary>
 /// File regions sit at their exact place in the output: keep-alive and pipelining keep working,
-/// with pipe bytes and region bytes interleaved.
+/// with pipe bytes and region bytes interleaved, on each engine.
 /// </summary>
 public sealed class KeepAliveAndPipeliningTests : IClassFixture<ZeroCopyFiles>
 {
@@ -17,15 +17,18 @@ public sealed class KeepAliveAndPipeliningTests : IClassFixture<ZeroCopyFiles>
         _files = files;
     }
 
-    private Task<TestHost> StartAsync(ZeroCopyMode mode)
-        => _files.StartAsync(mode, minZeroCopyBytes: 1024, after: app => app.MapGet("/plain", () => "plain endpoint"));
+    public static TheoryData<ZeroCopyTransportEngine, ZeroCopyMode> KernelModes => Engines.Cross(ZeroCopyMode.SendFile, ZeroCopyMode.Splice);
+
+    public static TheoryData<ZeroCopyTransportEngine, ZeroCopyMode> AllModes => Engines.Cross(ZeroCopyMode.SendFile, ZeroCopyMode.Splice, ZeroCopyMode.Stream);
+
+    private Task<TestHost> StartAsync(ZeroCopyTransportEngine engine, ZeroCopyMode mode)
+        => _files.StartAsync(engine, mode, minZeroCopyBytes: 1024, after: app => app.MapGet("/plain", () => "plain endpoint"));
 
     [Theory]
-    [InlineData(ZeroCopyMode.SendFile)]
-    [InlineData(ZeroCopyMode.Splice)]
-    public async Task A_thousand_requests_on_one_keep_alive_connection_are_byte_exact(ZeroCopyMode mode)
+    [MemberData(nameof(KernelModes))]
+    public async Task A_thousand_requests_on_one_keep_alive_connection_are_byte_exact(ZeroCopyTransportEngine engine, ZeroCopyMode mode)
     {
-        await using var host = await StartAsync(mode);
+        await using var host = await StartAsync(engine, mode);
         await using var connection = await WireClient.ConnectAsync(host.Port, resetIsEnd: true);
         var small = File.ReadAllBytes(_files.Root.Combine("small.bin"));
         var page = File.ReadAllBytes(_files.Root.Combine("page.html"));
@@ -47,12 +50,10 @@ public sealed class KeepAliveAndPipeliningTests : IClassFixture<ZeroCopyFiles>
     }
 
     [Theory]
-    [InlineData(ZeroCopyMode.SendFile)]
-    [InlineData(ZeroCopyMode.Splice)]
-    [InlineData(ZeroCopyMode.Stream)]
-    public async Task Two_hundred_pipelined_mixed_requests_come_back_in_order_and_byte_exact(ZeroCopyMode mode)
+    [MemberData(nameof(AllModes))]
+    public async Task Two_hundred_pipelined_mixed_requests_come_back_in_order_and_byte_exact(ZeroCopyTransportEngine engine, ZeroCopyMode mode)
     {
-        await using var host = await StartAsync(mode);
+        await using var host = await StartAsync(engine, mode);
         var small = File.ReadAllBytes(_files.Root.Combine("small.bin"));
         var big = File.ReadAllBytes(_files.Root.Combine(ZeroCopyFiles.Name((1 << 20) + 1)));
         string etag;

@@ -4,8 +4,9 @@ using System.Text.RegularExpressions;
 namespace ZeroCopy.AspNetCore.Tests.Transport;
 
 /// <summary>
-/// Proof that file bytes take the kernel path: the server runs under strace, and the descriptors of
-/// the served file see sendfile/splice and never read/pread64.
+/// Proof that file bytes take the kernel path: the server runs under strace (on the engine named by
+/// the configuration key on its command line), and the descriptors of the served file see
+/// sendfile/splice and never read/pread64.
 /// </summary>
 public sealed class KernelPathTests : IDisposable
 {
@@ -13,17 +14,20 @@ public sealed class KernelPathTests : IDisposable
 
     public void Dispose() => _root.Dispose();
 
+    public static TheoryData<ZeroCopyTransportEngine, string, string> KernelCalls => Engines.Cross(("SendFile", "sendfile"), ("Splice", "splice"));
+
     [Theory]
-    [InlineData("SendFile", "sendfile")]
-    [InlineData("Splice", "splice")]
-    public async Task The_file_is_sent_with_the_kernel_call_and_never_read(string mode, string syscall)
+    [MemberData(nameof(KernelCalls))]
+    public async Task The_file_is_sent_with_the_kernel_call_and_never_read(ZeroCopyTransportEngine engine, string mode, string syscall)
     {
+        Engines.Require(engine);
         var ct = TestContext.Current.CancellationToken;
         var file = _root.WriteRandom("big.bin", 4 << 20, seed: 21);
         await using (var server = await StraceServer.StartAsync(
             _root.Path,
             _root.Combine("trace.log"),
             "openat,openat2,fcntl,close,sendfile,splice,read,pread64",
+            Engines.Argument(engine),
             "--ZeroCopyStaticFiles:Mode=" + mode,
             "--ZeroCopyStaticFiles:MinZeroCopyBytes=0",
             "--ZeroCopyStaticFiles:Cache:Enabled=false"))
@@ -40,9 +44,11 @@ public sealed class KernelPathTests : IDisposable
         }
     }
 
-    [Fact]
-    public async Task Headers_before_a_file_region_are_held_back_for_the_file_bytes()
+    [Theory]
+    [MemberData(nameof(Engines.All), MemberType = typeof(Engines))]
+    public async Task Headers_before_a_file_region_are_held_back_for_the_file_bytes(ZeroCopyTransportEngine engine)
     {
+        Engines.Require(engine);
         // One flush for headers and region: the send loop finds the region queued right behind the
         // headers and sends them with MSG_MORE, then the file with sendfile, on the same socket,
         // with no other send in between (what nginx's tcp_nopush does with sendfile).
@@ -52,6 +58,7 @@ public sealed class KernelPathTests : IDisposable
             _root.Path,
             _root.Combine("trace.log"),
             "sendto,sendmsg,sendfile,writev,write",
+            Engines.Argument(engine),
             "--ZeroCopyStaticFiles:Mode=SendFile",
             "--ZeroCopyStaticFiles:MinZeroCopyBytes=0",
             "--ZeroCopyStaticFiles:Cache:Enabled=false"))

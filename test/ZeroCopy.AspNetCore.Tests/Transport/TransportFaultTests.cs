@@ -9,8 +9,8 @@ using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
 namespace ZeroCopy.AspNetCore.Tests.Transport;
 
 /// <summary>
-/// What goes wrong mid-transfer: a file truncated under a download, clients resetting, clients too
-/// slow for the minimum response data rate.
+/// What goes wrong mid-transfer, on each engine: a file truncated under a download, clients
+/// resetting, clients too slow for the minimum response data rate.
 /// </summary>
 [Collection(SerialTests.Name)]
 public sealed class TransportFaultTests : IDisposable
@@ -24,11 +24,24 @@ public sealed class TransportFaultTests : IDisposable
 
     public void Dispose() => _root.Dispose();
 
-    private Task<TestHost> StartAsync(ZeroCopyMode mode, Action<WebApplicationBuilder>? configure = null, Action<WebApplication>? before = null)
+    public static TheoryData<ZeroCopyTransportEngine, ZeroCopyMode, string> Truncations => Engines.Cross(
+        (ZeroCopyMode.SendFile, "RegionFileChanged"),
+        (ZeroCopyMode.Splice, "RegionFileChanged"),
+        (ZeroCopyMode.Stream, "FileChanged"));
+
+    public static TheoryData<ZeroCopyTransportEngine, ZeroCopyMode> AllModes => Engines.Cross(ZeroCopyMode.SendFile, ZeroCopyMode.Splice, ZeroCopyMode.Stream);
+
+    public static TheoryData<ZeroCopyTransportEngine, ZeroCopyMode> KernelModes => Engines.Cross(ZeroCopyMode.SendFile, ZeroCopyMode.Splice);
+
+    private Task<TestHost> StartAsync(ZeroCopyTransportEngine engine, ZeroCopyMode mode, Action<WebApplicationBuilder>? configure = null, Action<WebApplication>? before = null)
         => Hosts.ZeroCopyAsync(
             HostKind.Kestrel,
             _root,
-            configureBuilder: configure,
+            configureBuilder: builder =>
+            {
+                Engines.Use(builder, engine);
+                configure?.Invoke(builder);
+            },
             before: before,
             settings: o => (o.Mode, o.MinZeroCopyBytes) = (mode, 0));
 
@@ -55,14 +68,13 @@ public sealed class TransportFaultTests : IDisposable
     // Every strategy re-checks the file after each transfer: a truncation is a change of version
     // (size and mtime), found before the bytes past the new end are asked for.
     [Theory]
-    [InlineData(ZeroCopyMode.SendFile, "RegionFileChanged")]
-    [InlineData(ZeroCopyMode.Splice, "RegionFileChanged")]
-    [InlineData(ZeroCopyMode.Stream, "FileChanged")]
-    public async Task A_file_truncated_during_a_download_closes_the_connection_early_without_a_hang(ZeroCopyMode mode, string warning)
+    [MemberData(nameof(Truncations))]
+    public async Task A_file_truncated_during_a_download_closes_the_connection_early_without_a_hang(ZeroCopyTransportEngine engine, ZeroCopyMode mode, string warning)
     {
+        Engines.Require(engine);
         const long Length = 64L << 20;
         var path = _root.WriteRandom("big.bin", Length, seed: 9);
-        await using var host = await StartAsync(mode);
+        await using var host = await StartAsync(engine, mode);
         using var client = await ConnectSlowAsync(host.Port, 64 * 1024);
 
         await ReadHeadersAsync(client, Wire.Request("GET", "/big.bin"));
@@ -84,16 +96,15 @@ public sealed class TransportFaultTests : IDisposable
     }
 
     [Theory]
-    [InlineData(ZeroCopyMode.SendFile)]
-    [InlineData(ZeroCopyMode.Splice)]
-    [InlineData(ZeroCopyMode.Stream)]
-    public async Task A_hundred_clients_resetting_at_random_offsets_leave_no_descriptor_and_no_error(ZeroCopyMode mode)
+    [MemberData(nameof(AllModes))]
+    public async Task A_hundred_clients_resetting_at_random_offsets_leave_no_descriptor_and_no_error(ZeroCopyTransportEngine engine, ZeroCopyMode mode)
     {
+        Engines.Require(engine);
         _root.WriteRandom("big.bin", 16L << 20, seed: 3);
         using var unobserved = new UnobservedTaskExceptions();
         try
         {
-            await using var host = await StartAsync(mode);
+            await using var host = await StartAsync(engine, mode);
             // Warm up (pools, pipes) before measuring the baseline.
             await host.Client.GetByteArrayAsync("/big.bin", TestContext.Current.CancellationToken);
             var factory = host.Services.GetServices<IConnectionListenerFactory>().OfType<ZeroCopy.AspNetCore.Transport.ZeroCopyTransportFactory>().Single();
@@ -129,13 +140,14 @@ public sealed class TransportFaultTests : IDisposable
     }
 
     [Theory]
-    [InlineData(ZeroCopyMode.SendFile)]
-    [InlineData(ZeroCopyMode.Splice)]
-    public async Task A_client_too_slow_for_the_minimum_data_rate_is_cut_while_a_healthy_one_and_an_exempt_one_are_not(ZeroCopyMode mode)
+    [MemberData(nameof(KernelModes))]
+    public async Task A_client_too_slow_for_the_minimum_data_rate_is_cut_while_a_healthy_one_and_an_exempt_one_are_not(ZeroCopyTransportEngine engine, ZeroCopyMode mode)
     {
+        Engines.Require(engine);
         const long Length = 10L << 20;
         var expected = File.ReadAllBytes(_root.WriteRandom("big.bin", Length, seed: 4));
         await using var host = await StartAsync(
+            engine,
             mode,
             b => b.WebHost.ConfigureKestrel(k => k.Limits.MinResponseDataRate = new MinDataRate(bytesPerSecond: 2 << 20, gracePeriod: TimeSpan.FromSeconds(2))),
             before: app => app.Use((context, next) =>

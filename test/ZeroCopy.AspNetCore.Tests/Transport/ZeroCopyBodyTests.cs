@@ -5,8 +5,8 @@ using System.Security.Cryptography;
 namespace ZeroCopy.AspNetCore.Tests.Transport;
 
 /// <summary>
-/// Bodies sent by each strategy over real Kestrel with the zero-copy transport are byte-exact, and
-/// the metrics prove which strategy sent them.
+/// Bodies sent by each strategy over real Kestrel with the zero-copy transport (each engine) are
+/// byte-exact, and the metrics prove which strategy sent them.
 /// </summary>
 public sealed class ZeroCopyBodyTests : IClassFixture<ZeroCopyFiles>
 {
@@ -19,20 +19,18 @@ public sealed class ZeroCopyBodyTests : IClassFixture<ZeroCopyFiles>
         _files = files;
     }
 
-    public static TheoryData<ZeroCopyMode, string> Strategies => new()
-    {
-        { ZeroCopyMode.SendFile, "sendfile" },
-        { ZeroCopyMode.Splice, "splice" },
-        { ZeroCopyMode.Stream, "stream" },
-        { ZeroCopyMode.Auto, "sendfile" },
-    };
+    public static TheoryData<ZeroCopyTransportEngine, ZeroCopyMode, string> Strategies => Engines.Cross(
+        (ZeroCopyMode.SendFile, "sendfile"),
+        (ZeroCopyMode.Splice, "splice"),
+        (ZeroCopyMode.Stream, "stream"),
+        (ZeroCopyMode.Auto, "sendfile"));
 
     [Theory]
     [MemberData(nameof(Strategies))]
-    public async Task Every_size_is_byte_exact_and_sent_by_the_configured_strategy(ZeroCopyMode mode, string strategy)
+    public async Task Every_size_is_byte_exact_and_sent_by_the_configured_strategy(ZeroCopyTransportEngine engine, ZeroCopyMode mode, string strategy)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var host = await _files.StartAsync(mode);
+        await using var host = await _files.StartAsync(engine, mode);
         using var metrics = new MetricsCollector(host.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
 
         foreach (var size in ZeroCopyFiles.Sizes)
@@ -59,10 +57,10 @@ public sealed class ZeroCopyBodyTests : IClassFixture<ZeroCopyFiles>
 
     [Theory]
     [MemberData(nameof(Strategies))]
-    public async Task Ranges_beyond_2_to_the_31_and_2_to_the_32_of_a_sparse_5_GiB_file_are_exact(ZeroCopyMode mode, string strategy)
+    public async Task Ranges_beyond_2_to_the_31_and_2_to_the_32_of_a_sparse_5_GiB_file_are_exact(ZeroCopyTransportEngine engine, ZeroCopyMode mode, string strategy)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var host = await _files.StartAsync(mode);
+        await using var host = await _files.StartAsync(engine, mode);
         using var metrics = new MetricsCollector(host.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
 
         using (var head = await host.Client.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/sparse.bin"), ct))

@@ -28,12 +28,14 @@ public enum FaultStrategy
 internal static class FaultHosts
 {
     /// <summary>
-    /// Kestrel on 127.0.0.1:0 with the zero-copy transport serving <paramref name="root"/> with one
-    /// strategy; every body of one byte or more is eligible for the zero-copy path.
+    /// Kestrel on 127.0.0.1:0 with the zero-copy transport on <paramref name="engine"/> serving
+    /// <paramref name="root"/> with one strategy; every body of one byte or more is eligible for the
+    /// zero-copy path.
     /// </summary>
     public static Task<TestHost> StartAsync(
         TempDirectory root,
         FaultStrategy strategy,
+        ZeroCopyTransportEngine engine,
         long snapshotMaxBytes = 64L << 20,
         Action<ZeroCopyStaticFilesOptions>? tune = null,
         Action<WebApplicationBuilder>? configure = null,
@@ -45,6 +47,7 @@ internal static class FaultHosts
             before: before,
             configureBuilder: b =>
             {
+                Engines.Use(b, engine);
                 b.Services.AddZeroCopyStaticFiles(o =>
                 {
                     o.MinZeroCopyBytes = 0;

@@ -49,29 +49,19 @@ public sealed class MidSendMutationTests : IDisposable
 
     public void Dispose() => _root.Dispose();
 
-    public static TheoryData<FaultStrategy, Mutation> Cases()
-    {
-        var data = new TheoryData<FaultStrategy, Mutation>();
-        foreach (var strategy in Enum.GetValues<FaultStrategy>())
-        {
-            foreach (var mutation in Enum.GetValues<Mutation>())
-            {
-                data.Add(strategy, mutation);
-            }
-        }
-
-        return data;
-    }
+    public static TheoryData<ZeroCopyTransportEngine, FaultStrategy, Mutation> Cases()
+        => Engines.Cross([.. Enum.GetValues<FaultStrategy>().SelectMany(_ => Enum.GetValues<Mutation>(), static (strategy, mutation) => (strategy, mutation))]);
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public async Task A_file_changed_mid_download_ends_the_connection_or_completes_the_old_version_byte_exact(FaultStrategy strategy, Mutation mutation)
+    public async Task A_file_changed_mid_download_ends_the_connection_or_completes_the_old_version_byte_exact(ZeroCopyTransportEngine engine, FaultStrategy strategy, Mutation mutation)
     {
+        Engines.Require(engine);
         var ct = TestContext.Current.CancellationToken;
         var versionA = RandomBytes(Length, seed: 11);
         var versionB = RandomBytes(Length, seed: 12);
         var path = _root.Write("f.bin", versionA);
-        await using var host = await FaultHosts.StartAsync(_root, strategy, snapshotMaxBytes: Length);
+        await using var host = await FaultHosts.StartAsync(_root, strategy, engine, snapshotMaxBytes: Length);
         using var metrics = FaultHosts.Metrics(host);
 
         // The strategy under test is the one sending (and, for the cache, the entry is admitted).
@@ -95,7 +85,7 @@ public sealed class MidSendMutationTests : IDisposable
         var end = rest.End;
         var exact = end == BodyEnd.Complete && check.Finish();
         Figures.Report(
-            $"mutation {mutation} during a {Length >> 20} MiB download, {strategy}",
+            $"mutation {mutation} during a {Length >> 20} MiB download, {strategy}, {engine} engine",
             $"{end} after {received} of {Length} bytes, {Figures.Seconds(afterMutation.Elapsed)} after the change; "
             + (end == BodyEnd.Complete ? (exact ? "byte-exact (SHA-256 of version A)" : $"WRONG BYTES from offset {check.FirstMismatch}") : "short body"));
 
@@ -129,7 +119,7 @@ public sealed class MidSendMutationTests : IDisposable
         Assert.True(
             await AsyncPoll.UntilAsync(() => FreshMatchesAsync(host.Port, expectedNow), TimeSpan.FromSeconds(10)),
             "a fresh request does not see the new state of the file");
-        Figures.Report($"mutation {mutation}, {strategy}: a fresh request sees the new state after", Figures.Seconds(fresh.Elapsed));
+        Figures.Report($"mutation {mutation}, {strategy}, {engine} engine: a fresh request sees the new state after", Figures.Seconds(fresh.Elapsed));
     }
 
     private static byte[] RandomBytes(int length, int seed)

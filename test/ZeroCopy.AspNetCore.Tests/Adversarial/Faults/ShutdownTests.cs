@@ -33,12 +33,13 @@ public sealed partial class ShutdownTests : IDisposable
     [GeneratedRegex(@"listening on (http://127\.0\.0\.1:(\d+))")]
     private static partial Regex ListeningLine();
 
+    public static TheoryData<ZeroCopyTransportEngine, string> Modes => Engines.Cross("SendFile", "Splice", "Stream");
+
     [Theory]
-    [InlineData("SendFile")]
-    [InlineData("Splice")]
-    [InlineData("Stream")]
-    public async Task Sigterm_with_100_large_downloads_in_flight_exits_within_the_shutdown_timeout_plus_1_s(string mode)
+    [MemberData(nameof(Modes))]
+    public async Task Sigterm_with_100_large_downloads_in_flight_exits_within_the_shutdown_timeout_plus_1_s(ZeroCopyTransportEngine engine, string mode)
     {
+        Engines.Require(engine);
         var ct = TestContext.Current.CancellationToken;
         _root.WriteRandom("big.bin", 64L << 20, seed: 61);
         var serverDll = Path.Combine(Repository.Root, "src", "ZeroCopy.AspNetCore.Server", "bin", Repository.Configuration, "net10.0", "ZeroCopy.AspNetCore.Server.dll");
@@ -48,6 +49,7 @@ public sealed partial class ShutdownTests : IDisposable
         [
             serverDll, "--root", _root.Path, "--urls", "http://127.0.0.1:0",
             $"--shutdownTimeoutSeconds={ShutdownTimeoutSeconds}",
+            Engines.Argument(engine),
             $"--ZeroCopyStaticFiles:Mode={mode}",
             "--ZeroCopyStaticFiles:Cache:Enabled=false",
             "--ZeroCopyStaticFiles:MinZeroCopyBytes=0",
@@ -101,7 +103,7 @@ public sealed partial class ShutdownTests : IDisposable
             var stalledEnds = await Task.WhenAll(clients.Take(Stalled).Select(c => c.WaitForEndAsync(TimeSpan.FromSeconds(10))));
             var activeEnds = await Task.WhenAll(readers).WaitAsync(TimeSpan.FromSeconds(30), ct);
             Figures.Report(
-                $"SIGTERM with {Stalled + Active} 64 MiB downloads in flight ({Stalled} stalled, {Active} reading), Mode {mode}, shutdownTimeoutSeconds={ShutdownTimeoutSeconds}",
+                $"SIGTERM with {Stalled + Active} 64 MiB downloads in flight ({Stalled} stalled, {Active} reading), Mode {mode}, {engine} engine, shutdownTimeoutSeconds={ShutdownTimeoutSeconds}",
                 exited
                     ? $"exited after {Figures.Seconds(elapsed)} with code {process.ExitCode}; stalled clients: {Summarize(stalledEnds.Select(e => e.ToString()))}; reading clients: {Summarize(activeEnds)}"
                     : $"NOT exited after {Figures.Seconds(elapsed)}");

@@ -38,15 +38,16 @@ public sealed class SlowReaderFairnessTests : IDisposable
 
     public void Dispose() => _root.Dispose();
 
+    public static TheoryData<ZeroCopyTransportEngine, FaultStrategy> Strategies => Engines.Cross(FaultStrategy.SendFile, FaultStrategy.Splice, FaultStrategy.Stream);
+
     [Theory]
-    [InlineData(FaultStrategy.SendFile)]
-    [InlineData(FaultStrategy.Splice)]
-    [InlineData(FaultStrategy.Stream)]
-    public async Task A_fast_client_keeps_at_least_half_its_solo_throughput_beside_200_slow_readers(FaultStrategy strategy)
+    [MemberData(nameof(Strategies))]
+    public async Task A_fast_client_keeps_at_least_half_its_solo_throughput_beside_200_slow_readers(ZeroCopyTransportEngine engine, FaultStrategy strategy)
     {
+        Engines.Require(engine);
         var ct = TestContext.Current.CancellationToken;
         var expected = File.ReadAllBytes(_root.WriteRandom("big.bin", Length, seed: 41));
-        await using var host = await FaultHosts.StartAsync(_root, strategy, quietLogs: true);
+        await using var host = await FaultHosts.StartAsync(_root, strategy, engine, quietLogs: true);
         using var fast = await WireClient.ConnectAsync(host.Port, bufferSize: 1 << 20);
         await SampleAsync(fast, 1, ct); // warm-up
 
@@ -77,7 +78,7 @@ public sealed class SlowReaderFairnessTests : IDisposable
             Assert.True(stats.Starved == 0, $"{stats.Starved} slow readers received nothing during the loaded phase: {stats}");
         }
 
-        Figures.Report($"fast client beside {SlowReaders} slow readers (4 KiB SO_RCVBUF, 2 KiB / 100 ms), {strategy}", string.Join(" | ", attempts));
+        Figures.Report($"fast client beside {SlowReaders} slow readers (4 KiB SO_RCVBUF, 2 KiB / 100 ms), {strategy}, {engine} engine", string.Join(" | ", attempts));
         Assert.True(passed, "the fast client got less than half its solo throughput in every attempt: " + string.Join(" | ", attempts));
     }
 

@@ -29,14 +29,16 @@ public sealed class SoakTests : IDisposable
 
     public void Dispose() => _root.Dispose();
 
-    [Fact]
-    public async Task Mixed_keep_alive_traffic_has_no_error_and_leaves_descriptors_memfds_and_memory_at_baseline()
+    [Theory]
+    [MemberData(nameof(Engines.All), MemberType = typeof(Engines))]
+    public async Task Mixed_keep_alive_traffic_has_no_error_and_leaves_descriptors_memfds_and_memory_at_baseline(ZeroCopyTransportEngine engine)
     {
+        Engines.Require(engine);
         var ct = TestContext.Current.CancellationToken;
         var total = Scale.Full ? 200_000 : 20_000;
         var files = SoakFile.CreateSet(_root);
 
-        await using var auto = await FaultHosts.StartAsync(_root, FaultStrategy.SendFile, quietLogs: true, tune: o =>
+        await using var auto = await FaultHosts.StartAsync(_root, FaultStrategy.SendFile, engine, quietLogs: true, tune: o =>
         {
             o.Mode = ZeroCopyMode.Auto;
             // The defaults, except pacing: the warm-up must admit every cacheable file, so the
@@ -44,8 +46,8 @@ public sealed class SoakTests : IDisposable
             o.Cache = new ZeroCopyCacheOptions();
             o.MinZeroCopyBytes = 16 * 1024;
         });
-        await using var splice = await FaultHosts.StartAsync(_root, FaultStrategy.Splice, quietLogs: true, tune: o => o.MinZeroCopyBytes = 16 * 1024);
-        await using var stream = await FaultHosts.StartAsync(_root, FaultStrategy.Stream, quietLogs: true);
+        await using var splice = await FaultHosts.StartAsync(_root, FaultStrategy.Splice, engine, quietLogs: true, tune: o => o.MinZeroCopyBytes = 16 * 1024);
+        await using var stream = await FaultHosts.StartAsync(_root, FaultStrategy.Stream, engine, quietLogs: true);
         TestHost[] hosts = [auto, splice, stream];
         var metrics = hosts.Select(FaultHosts.Metrics).ToArray();
         try
@@ -90,11 +92,11 @@ public sealed class SoakTests : IDisposable
             var strategies = string.Join(", ", new[] { "hot-cache", "sendfile", "splice", "stream" }.Select(s => $"{s} {metrics.Sum(m => m.Responses(s))}"));
 
             Figures.Report(
-                $"soak: {total} requests over {Connections} keep-alive connections, 0 B..64 MiB, ranges/HEAD/304/416",
+                $"soak: {total} requests over {Connections} keep-alive connections, 0 B..64 MiB, ranges/HEAD/304/416, {engine} engine",
                 $"{soak.Requests} requests in {Figures.Seconds(soak.Elapsed)} ({soak.Requests / soak.Elapsed.TotalSeconds:F0} req/s, {ProcessProbe.Mib(soak.BodyBytes)} of bodies); errors {soak.Errors.Count}; "
                 + $"bodies byte-compared {soak.Compared}, SHA-256-checked {soak.Hashed}; statuses {soak.StatusSummary()}; responses by strategy: {strategies}");
             Figures.Report(
-                "soak: resources after the run vs the baseline after warm-up",
+                $"soak, {engine} engine: resources after the run vs the baseline after warm-up",
                 $"descriptors {fdAfter} vs {fdBaseline} ({(fdsBack ? $"back within {Figures.Seconds(settledAfter)}" : "NOT back within 5 s")}; managed images and pooled splice pipes excluded); "
                 + $"cache memfd mappings {memfdAfter} vs {memfdBaseline}, memfd descriptors {memfdFdAfter} vs {memfdFdBaseline}; "
                 + $"RSS after forced GC {ProcessProbe.Mib(rssAfter)} vs {ProcessProbe.Mib(rssBaseline)} ({ProcessProbe.Mib(rssAfter - rssBaseline)} more)");

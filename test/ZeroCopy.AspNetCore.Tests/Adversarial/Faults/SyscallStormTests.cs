@@ -28,19 +28,23 @@ public sealed class SyscallStormTests : IDisposable
 
     public void Dispose() => _root.Dispose();
 
+    public static TheoryData<ZeroCopyTransportEngine, FaultStrategy, bool> Storms => Engines.Cross(
+        (FaultStrategy.SendFile, true),
+        (FaultStrategy.SendFile, false),
+        (FaultStrategy.Splice, true),
+        (FaultStrategy.CachedSnapshot, true));
+
     /// <remarks>
-    /// On the SendFile engine the first EAGAIN of a region hands the rest of it to the runtime
-    /// (Socket.SendPacketsAsync, whose own sendfile loop is not behind the seam), so the storm
-    /// reaches sendfile only up to that point; the run without EAGAIN keeps every sendfile call of
-    /// every body behind the seam.
+    /// On the Sockets engine, with the SendFile strategy, the first EAGAIN of a region hands the rest
+    /// of it to the runtime (Socket.SendPacketsAsync, whose own sendfile loop is not behind the seam),
+    /// so the storm reaches sendfile only up to that point; the run without EAGAIN keeps every
+    /// sendfile call of every body behind the seam.
     /// </remarks>
     [Theory]
-    [InlineData(FaultStrategy.SendFile, true)]
-    [InlineData(FaultStrategy.SendFile, false)]
-    [InlineData(FaultStrategy.Splice, true)]
-    [InlineData(FaultStrategy.CachedSnapshot, true)]
-    public async Task An_EINTR_and_EAGAIN_storm_completes_every_body_from_1_byte_to_64_MiB_byte_exact(FaultStrategy strategy, bool eagain)
+    [MemberData(nameof(Storms))]
+    public async Task An_EINTR_and_EAGAIN_storm_completes_every_body_from_1_byte_to_64_MiB_byte_exact(ZeroCopyTransportEngine engine, FaultStrategy strategy, bool eagain)
     {
+        Engines.Require(engine);
         var ct = TestContext.Current.CancellationToken;
         var files = s_sizes.ToDictionary(size => size, size => File.ReadAllBytes(_root.WriteRandom($"s{size}.bin", size, seed: size)));
         var syscalls = new ScriptedSyscalls(
@@ -50,6 +54,7 @@ public sealed class SyscallStormTests : IDisposable
         await using var host = await FaultHosts.StartAsync(
             _root,
             strategy,
+            engine,
             snapshotMaxBytes: 64L << 20,
             configure: b => b.Services.Configure<ZeroCopyTransportOptions>(o => o.Syscalls = syscalls));
         using var metrics = FaultHosts.Metrics(host);
@@ -83,7 +88,7 @@ public sealed class SyscallStormTests : IDisposable
 
         var tag = FaultHosts.MetricTag(strategy);
         Figures.Report(
-            $"{(eagain ? "EINTR/EAGAIN" : "EINTR")} storm with short transfers, {strategy}, {requests.Count * 2} bodies of 1 B..64 MiB (whole, ranges, pipelined)",
+            $"{(eagain ? "EINTR/EAGAIN" : "EINTR")} storm with short transfers, {strategy}, {engine} engine, {requests.Count * 2} bodies of 1 B..64 MiB (whole, ranges, pipelined)",
             $"all byte-exact; {syscalls}; responses counted: {metrics.Dump()}");
         Assert.True(await Poll.UntilAsync(() => metrics.Responses(tag) == requests.Count * 2, TimeSpan.FromSeconds(5)), metrics.Dump());
         Assert.True(syscalls.InjectedEintr > 50, syscalls.ToString());
@@ -92,25 +97,24 @@ public sealed class SyscallStormTests : IDisposable
         Assert.Equal(0, metrics.Total("zerocopy.fallbacks"));
     }
 
-    public static TheoryData<FaultStrategy, string, string> HardErrors() => new()
-    {
-        { FaultStrategy.SendFile, "sendfile", nameof(Errno.EIO) },
-        { FaultStrategy.SendFile, "sendfile", nameof(Errno.EINVAL) },
-        { FaultStrategy.SendFile, "sendfile", nameof(Errno.ENOMEM) },
-        { FaultStrategy.CachedSnapshot, "sendfile", nameof(Errno.EIO) },
-        { FaultStrategy.Splice, "splice-file", nameof(Errno.EIO) },
-        { FaultStrategy.Splice, "splice-file", nameof(Errno.EINVAL) },
+    public static TheoryData<ZeroCopyTransportEngine, FaultStrategy, string, string> HardErrors() => Engines.Cross(
+        (FaultStrategy.SendFile, "sendfile", nameof(Errno.EIO)),
+        (FaultStrategy.SendFile, "sendfile", nameof(Errno.EINVAL)),
+        (FaultStrategy.SendFile, "sendfile", nameof(Errno.ENOMEM)),
+        (FaultStrategy.CachedSnapshot, "sendfile", nameof(Errno.EIO)),
+        (FaultStrategy.Splice, "splice-file", nameof(Errno.EIO)),
+        (FaultStrategy.Splice, "splice-file", nameof(Errno.EINVAL)),
         // Not an answer Linux gives for a regular file into an empty pipe (a cold file blocks and
         // returns a short count instead): whatever the library does, the rule must hold.
-        { FaultStrategy.Splice, "splice-file", nameof(Errno.EAGAIN) },
-        { FaultStrategy.Splice, "splice-socket", nameof(Errno.EIO) },
-        { FaultStrategy.Splice, "splice-socket", nameof(Errno.ENOMEM) },
-    };
+        (FaultStrategy.Splice, "splice-file", nameof(Errno.EAGAIN)),
+        (FaultStrategy.Splice, "splice-socket", nameof(Errno.EIO)),
+        (FaultStrategy.Splice, "splice-socket", nameof(Errno.ENOMEM)));
 
     [Theory]
     [MemberData(nameof(HardErrors))]
-    public async Task A_hard_error_after_bytes_were_sent_ends_the_body_early_and_the_server_stays_healthy(FaultStrategy strategy, string call, string errnoName)
+    public async Task A_hard_error_after_bytes_were_sent_ends_the_body_early_and_the_server_stays_healthy(ZeroCopyTransportEngine engine, FaultStrategy strategy, string call, string errnoName)
     {
+        Engines.Require(engine);
         var errno = Enum.Parse<Errno>(errnoName);
         var ct = TestContext.Current.CancellationToken;
         const int Length = 4 << 20;
@@ -126,6 +130,7 @@ public sealed class SyscallStormTests : IDisposable
         await using var host = await FaultHosts.StartAsync(
             _root,
             strategy,
+            engine,
             configure: b => b.Services.Configure<ZeroCopyTransportOptions>(o => o.Syscalls = syscalls));
 
         using (var connection = await WireClient.ConnectAsync(host.Port))
@@ -135,7 +140,7 @@ public sealed class SyscallStormTests : IDisposable
             Assert.Equal(200, head.Status);
             using var check = new BodyCheck(expected, hash: true);
             var read = await connection.ReadBodyAsync(Length, check.Append, TimeSpan.FromSeconds(10));
-            Figures.Report($"{errno} from {call} after 192 KiB, {strategy}", $"{read}; {syscalls}");
+            Figures.Report($"{errno} from {call} after 192 KiB, {strategy}, {engine} engine", $"{read}; {syscalls}");
             Assert.True(read.End != BodyEnd.Hang, "the body hung after " + read.Bytes.ToString(CultureInfo.InvariantCulture) + " bytes");
             Assert.True(read.End != BodyEnd.Complete || check.Finish(), $"a complete body with wrong bytes from {check.FirstMismatch}");
             Assert.True(check.FirstMismatch < 0, $"wrong bytes before the end, at {check.FirstMismatch}");

@@ -15,7 +15,7 @@ public sealed class BodyConformanceTests
     public static TheoryData<TransportKind, int, bool> EchoCases()
     {
         var data = new TheoryData<TransportKind, int, bool>();
-        foreach (var kind in new[] { TransportKind.Socket, TransportKind.ZeroCopy })
+        foreach (var kind in Enum.GetValues<TransportKind>())
         {
             foreach (var size in new[] { 0, 1, 64 * 1024, (1024 * 1024) + 3 })
             {
@@ -54,6 +54,7 @@ public sealed class BodyConformanceTests
     [Theory]
     [InlineData(TransportKind.Socket)]
     [InlineData(TransportKind.ZeroCopy)]
+    [InlineData(TransportKind.EventLoop)]
     public async Task Fifty_MiB_upload_is_hashed_server_side_byte_exact(TransportKind kind)
     {
         await using var host = await ConformanceHost.StartAsync(kind, MapEndpoints, s => s.Kestrel = o => o.Limits.MaxRequestBodySize = null);
@@ -72,6 +73,8 @@ public sealed class BodyConformanceTests
     [InlineData(TransportKind.Socket, true)]
     [InlineData(TransportKind.ZeroCopy, false)]
     [InlineData(TransportKind.ZeroCopy, true)]
+    [InlineData(TransportKind.EventLoop, false)]
+    [InlineData(TransportKind.EventLoop, true)]
     public async Task Body_over_MaxRequestBodySize_is_rejected_with_413(TransportKind kind, bool chunked)
     {
         await using var host = await ConformanceHost.StartAsync(kind, MapEndpoints, s => s.Kestrel = o => o.Limits.MaxRequestBodySize = 64 * 1024);
@@ -111,7 +114,7 @@ public sealed class BodyConformanceTests
     public async Task Body_over_MaxRequestBodySize_gives_identical_responses_on_both_transports()
     {
         var observed = new Dictionary<TransportKind, string>();
-        foreach (var kind in new[] { TransportKind.Socket, TransportKind.ZeroCopy })
+        foreach (var kind in Compare.Kinds)
         {
             await using var host = await ConformanceHost.StartAsync(kind, MapEndpoints, s => s.Kestrel = o => o.Limits.MaxRequestBodySize = 64 * 1024);
             await using var client = await host.ConnectAsync();
@@ -122,7 +125,7 @@ public sealed class BodyConformanceTests
             host.AssertIntendedTransport();
         }
 
-        Assert.Equal(observed[TransportKind.Socket], observed[TransportKind.ZeroCopy]);
+        Compare.AssertSameAsSocket(observed);
     }
 
     [Theory]
@@ -132,6 +135,9 @@ public sealed class BodyConformanceTests
     [InlineData(TransportKind.ZeroCopy, "body")]
     [InlineData(TransportKind.ZeroCopy, "writer")]
     [InlineData(TransportKind.ZeroCopy, "writer-large-hint")]
+    [InlineData(TransportKind.EventLoop, "body")]
+    [InlineData(TransportKind.EventLoop, "writer")]
+    [InlineData(TransportKind.EventLoop, "writer-large-hint")]
     public async Task Twenty_MiB_streamed_response_in_random_chunks_is_byte_exact(TransportKind kind, string mode)
     {
         const int Size = 20 * 1024 * 1024;
@@ -157,6 +163,7 @@ public sealed class BodyConformanceTests
     [Theory]
     [InlineData(TransportKind.Socket)]
     [InlineData(TransportKind.ZeroCopy)]
+    [InlineData(TransportKind.EventLoop)]
     public async Task Content_length_response_written_through_BodyWriter_is_byte_exact(TransportKind kind)
     {
         const int Size = (8 * 1024 * 1024) + 5;
@@ -173,6 +180,7 @@ public sealed class BodyConformanceTests
     [Theory]
     [InlineData(TransportKind.Socket)]
     [InlineData(TransportKind.ZeroCopy)]
+    [InlineData(TransportKind.EventLoop)]
     public async Task Flushed_bytes_reach_the_client_before_the_response_ends(TransportKind kind)
     {
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -203,6 +211,7 @@ public sealed class BodyConformanceTests
     [Theory]
     [InlineData(TransportKind.Socket)]
     [InlineData(TransportKind.ZeroCopy)]
+    [InlineData(TransportKind.EventLoop)]
     public async Task Large_response_headers_are_sent_intact(TransportKind kind)
     {
         var big = new string('h', 60 * 1024);

@@ -6,18 +6,20 @@ namespace ZeroCopy.AspNetCore.Tests.Transport.Conformance;
 
 /// <summary>
 /// Every way of installing the zero-copy transport puts it in front of Kestrel's socket transport,
-/// and its non-default options do not change what a Kestrel app sees. Also Kestrel's connection
-/// limit, which ends surplus connections through the transport's dispose path.
+/// on the engine chosen in code or by the configuration key, and its non-default options do not
+/// change what a Kestrel app sees. Also Kestrel's connection limit, which ends surplus connections
+/// through the transport's dispose path.
 /// </summary>
 public sealed class ConfigurationConformanceTests
 {
+    /// <summary>Each engine (its kind) with each way of installing the transport.</summary>
+    public static TheoryData<TransportKind, ZeroCopyRegistration> Registrations() => TransportKinds.ZeroCopyWith(Enum.GetValues<ZeroCopyRegistration>());
+
     [Theory]
-    [InlineData(ZeroCopyRegistration.UseZeroCopyTransport)]
-    [InlineData(ZeroCopyRegistration.AddZeroCopyTransport)]
-    [InlineData(ZeroCopyRegistration.AddZeroCopyStaticFiles)]
-    public async Task Each_registration_serves_connections_with_the_zero_copy_transport(ZeroCopyRegistration registration)
+    [MemberData(nameof(Registrations))]
+    public async Task Each_registration_serves_connections_with_the_zero_copy_transport(TransportKind kind, ZeroCopyRegistration registration)
     {
-        await using var host = await ConformanceHost.StartAsync(TransportKind.ZeroCopy, BodyConformanceTests.MapEndpoints, s => s.Registration = registration);
+        await using var host = await ConformanceHost.StartAsync(kind, BodyConformanceTests.MapEndpoints, s => s.Registration = registration);
         var payload = ConformanceData.Bytes(300_000, seed: 5);
         using var content = new ByteArrayContent(payload);
         using var response = await host.Client.PostAsync("/echo", content, TestContext.Current.CancellationToken);
@@ -25,14 +27,32 @@ public sealed class ConfigurationConformanceTests
         host.AssertClean();
     }
 
-    public static TheoryData<string> TunedOptions => ["no-wait-for-data", "one-io-queue", "unbounded-buffers", "tiny-buffers"];
+    /// <summary>
+    /// <c>ZeroCopyStaticFiles:Transport:Engine</c> alone (no engine in code) reaches the transport on
+    /// every registration path: the connections are the named engine's.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Registrations))]
+    public async Task The_engine_configuration_key_selects_the_engine_that_serves_connections(TransportKind kind, ZeroCopyRegistration registration)
+    {
+        await using var host = await ConformanceHost.StartAsync(kind, app => app.MapGet("/ping", () => "pong"), s =>
+        {
+            s.Registration = registration;
+            s.EngineFromConfiguration = true;
+        });
+        Assert.Equal("pong", await host.Client.GetStringAsync("/ping", TestContext.Current.CancellationToken));
+        Assert.Equal(kind.Engine(), host.App.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ZeroCopyTransportOptions>>().Value.Engine);
+        host.AssertClean();
+    }
+
+    public static TheoryData<TransportKind, string> TunedOptions() => TransportKinds.ZeroCopyWith("no-wait-for-data", "one-io-queue", "unbounded-buffers", "tiny-buffers");
 
     [Theory]
     [MemberData(nameof(TunedOptions))]
-    public async Task Non_default_transport_options_keep_bodies_pipelining_and_aborts_intact(string variant)
+    public async Task Non_default_transport_options_keep_bodies_pipelining_and_aborts_intact(TransportKind kind, string variant)
     {
         await using var host = await ConformanceHost.StartAsync(
-            TransportKind.ZeroCopy,
+            kind,
             app =>
             {
                 BodyConformanceTests.MapEndpoints(app);

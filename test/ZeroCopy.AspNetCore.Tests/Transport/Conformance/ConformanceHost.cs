@@ -8,14 +8,48 @@ using ZeroCopy.AspNetCore.Transport;
 
 namespace ZeroCopy.AspNetCore.Tests.Transport.Conformance;
 
-/// <summary>The two transports every conformance scenario runs against.</summary>
+/// <summary>The transports every conformance scenario runs against.</summary>
 public enum TransportKind
 {
     /// <summary>Kestrel's own socket transport (no ZeroCopy.AspNetCore services at all).</summary>
     Socket,
 
-    /// <summary>The zero-copy transport, installed with <c>UseZeroCopyTransport()</c>.</summary>
+    /// <summary>The zero-copy transport on its Sockets engine, installed with <c>UseZeroCopyTransport()</c>.</summary>
     ZeroCopy,
+
+    /// <summary>
+    /// The zero-copy transport on its EventLoop engine (<c>Engine = EventLoop</c>); skipped until the
+    /// library has the engine (<see cref="Engines.EventLoopAvailable"/>).
+    /// </summary>
+    EventLoop,
+}
+
+/// <summary>What a <see cref="TransportKind"/> stands for.</summary>
+public static class TransportKinds
+{
+    /// <summary>True for the kinds served by the zero-copy transport (either engine).</summary>
+    public static bool IsZeroCopy(this TransportKind kind) => kind is TransportKind.ZeroCopy or TransportKind.EventLoop;
+
+    /// <summary>Skips the test when the kind cannot run here (the EventLoop kind before the engine exists).</summary>
+    public static void Require(this TransportKind kind)
+    {
+        if (kind.IsZeroCopy())
+        {
+            Engines.Require(kind.Engine());
+        }
+    }
+
+    /// <summary>Each zero-copy kind (one per engine) with each value, for <c>[MemberData]</c>.</summary>
+    public static TheoryData<TransportKind, T> ZeroCopyWith<T>(params T[] values)
+        => new(new[] { TransportKind.ZeroCopy, TransportKind.EventLoop }.SelectMany(_ => values, static (kind, value) => (kind, value)));
+
+    /// <summary>The engine of a zero-copy kind.</summary>
+    public static ZeroCopyTransportEngine Engine(this TransportKind kind) => kind switch
+    {
+        TransportKind.ZeroCopy => ZeroCopyTransportEngine.Sockets,
+        TransportKind.EventLoop => ZeroCopyTransportEngine.EventLoop,
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Kestrel's socket transport has no zero-copy engine."),
+    };
 }
 
 /// <summary>How the zero-copy run installs the transport.</summary>
@@ -66,8 +100,14 @@ public sealed class HostSettings
     /// <summary>Zero-copy run only: how the transport is installed.</summary>
     public ZeroCopyRegistration Registration { get; set; } = ZeroCopyRegistration.UseZeroCopyTransport;
 
-    /// <summary>Zero-copy run only: transport options (defaults otherwise).</summary>
+    /// <summary>Zero-copy run only: transport options (defaults otherwise). The run's engine is set after them.</summary>
     public Action<ZeroCopyTransportOptions>? ZeroCopyOptions { get; set; }
+
+    /// <summary>
+    /// Zero-copy run only: select the run's engine with the configuration key
+    /// <c>ZeroCopyStaticFiles:Transport:Engine</c> instead of in code.
+    /// </summary>
+    public bool EngineFromConfiguration { get; set; }
 
     /// <summary>When set, the endpoint uses TLS with it (after the connection recorder) and the client trusts it.</summary>
     public System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate { get; set; }
@@ -78,11 +118,12 @@ public sealed class HostSettings
 
 /// <summary>
 /// A Kestrel application on one transport, for the conformance suite. Every accepted connection and
-/// every request records which transport served it, so a test can prove the comparison compared the
-/// two transports (<see cref="AssertIntendedTransport"/>).
+/// every request records which transport (and which engine: the connection's type) served it, so a
+/// test can prove the comparison compared the intended transports (<see cref="AssertIntendedTransport"/>).
 /// </summary>
 public sealed class ConformanceHost : IAsyncDisposable
 {
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _connectionTypes = new(StringComparer.Ordinal);
     private int _zeroCopyConnections;
     private int _socketConnections;
     private int _zeroCopyRequests;
@@ -121,6 +162,9 @@ public sealed class ConformanceHost : IAsyncDisposable
 
     public int SocketConnections => Volatile.Read(ref _socketConnections);
 
+    /// <summary>Full names of the <c>ConnectionContext</c> types that served connections, with their counts.</summary>
+    public IReadOnlyDictionary<string, int> ConnectionTypes => _connectionTypes;
+
     /// <summary>Feature type names of the last connection, as seen by connection middleware.</summary>
     public IReadOnlyList<string> LastConnectionFeatures { get; private set; } = [];
 
@@ -129,11 +173,7 @@ public sealed class ConformanceHost : IAsyncDisposable
 
     public static async Task<ConformanceHost> StartAsync(TransportKind kind, Action<WebApplication> configureApp, Action<HostSettings>? configure = null)
     {
-        if (kind == TransportKind.ZeroCopy && !OperatingSystem.IsLinux())
-        {
-            Assert.Skip("The zero-copy transport binds only on Linux.");
-        }
-
+        kind.Require();
         var settings = new HostSettings();
         configure?.Invoke(settings);
         var host = new ConformanceHost(kind, settings);
@@ -142,9 +182,9 @@ public sealed class ConformanceHost : IAsyncDisposable
             contentRoot: null,
             builder =>
             {
-                if (kind == TransportKind.ZeroCopy)
+                if (kind.IsZeroCopy())
                 {
-                    Register(builder, settings);
+                    Register(builder, settings, kind.Engine());
                 }
 
                 builder.WebHost.ConfigureKestrel(o =>
@@ -177,28 +217,47 @@ public sealed class ConformanceHost : IAsyncDisposable
         return host;
     }
 
-    private static void Register(WebApplicationBuilder builder, HostSettings settings)
+    /// <summary>
+    /// Installs the transport as <see cref="HostSettings.Registration"/> says, with the engine explicit
+    /// (in code after the test's options, or as the configuration key), so a change of the library's
+    /// default engine does not change what a kind runs.
+    /// </summary>
+    private static void Register(WebApplicationBuilder builder, HostSettings settings, ZeroCopyTransportEngine engine)
     {
+        Action<ZeroCopyTransportOptions>? options = settings.ZeroCopyOptions;
+        if (settings.EngineFromConfiguration)
+        {
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["ZeroCopyStaticFiles:Transport:Engine"] = engine.ToString() });
+        }
+        else
+        {
+            options = o =>
+            {
+                settings.ZeroCopyOptions?.Invoke(o);
+                o.Engine = engine;
+            };
+        }
+
         switch (settings.Registration)
         {
             case ZeroCopyRegistration.AddZeroCopyTransport:
                 builder.Services.AddZeroCopyTransport();
-                if (settings.ZeroCopyOptions is not null)
+                if (options is not null)
                 {
-                    builder.Services.Configure(settings.ZeroCopyOptions);
+                    builder.Services.Configure(options);
                 }
 
                 break;
             case ZeroCopyRegistration.AddZeroCopyStaticFiles:
                 builder.Services.AddZeroCopyStaticFiles();
-                if (settings.ZeroCopyOptions is not null)
+                if (options is not null)
                 {
-                    builder.Services.Configure(settings.ZeroCopyOptions);
+                    builder.Services.Configure(options);
                 }
 
                 break;
             default:
-                builder.WebHost.UseZeroCopyTransport(settings.ZeroCopyOptions);
+                builder.WebHost.UseZeroCopyTransport(options);
                 break;
         }
     }
@@ -228,6 +287,7 @@ public sealed class ConformanceHost : IAsyncDisposable
     {
         listen.Use(next => async connection =>
         {
+            _connectionTypes.AddOrUpdate(connection.GetType().FullName ?? connection.GetType().Name, 1, static (_, n) => n + 1);
             if (connection.Features.Get<IZeroCopyConnectionFeature>() is not null)
             {
                 Interlocked.Increment(ref _zeroCopyConnections);
@@ -329,8 +389,9 @@ public sealed class ConformanceHost : IAsyncDisposable
 
     /// <summary>
     /// The comparison is only meaningful if the intended transport served every connection: the
-    /// zero-copy transport for <see cref="TransportKind.ZeroCopy"/>, Kestrel's socket transport
-    /// otherwise.
+    /// zero-copy transport for <see cref="TransportKind.ZeroCopy"/> and <see cref="TransportKind.EventLoop"/>,
+    /// Kestrel's socket transport otherwise; and for the zero-copy kinds the intended engine (the
+    /// type of every connection: <see cref="Engines.EventLoopConnectionTypeName"/> or not).
     /// </summary>
     public void AssertIntendedTransport(int minimumConnections = 1)
     {
@@ -339,11 +400,12 @@ public sealed class ConformanceHost : IAsyncDisposable
         Assert.True(
             ConnectionCount >= minimumConnections,
             $"{Kind}: expected at least {minimumConnections} accepted connection(s), saw {ConnectionCount}.");
-        if (Kind == TransportKind.ZeroCopy)
+        if (Kind.IsZeroCopy())
         {
             Assert.True(zeroCopyRegistered, "The zero-copy transport factory is not registered.");
             Assert.True(SocketConnections == 0, $"{SocketConnections} connection(s) were served by Kestrel's socket transport in the zero-copy run.");
             Assert.True(Volatile.Read(ref _socketRequests) == 0, $"{_socketRequests} request(s) were served without the zero-copy transport in the zero-copy run.");
+            AssertIntendedEngine();
         }
         else
         {
@@ -351,6 +413,16 @@ public sealed class ConformanceHost : IAsyncDisposable
             Assert.True(ZeroCopyConnections == 0, $"{ZeroCopyConnections} connection(s) were served by the zero-copy transport in the stock run.");
             Assert.True(Volatile.Read(ref _zeroCopyRequests) == 0, $"{_zeroCopyRequests} request(s) were served by the zero-copy transport in the stock run.");
         }
+    }
+
+    /// <summary>Every connection of a zero-copy run was served by the kind's engine.</summary>
+    public void AssertIntendedEngine()
+    {
+        var engine = Kind.Engine();
+        var types = string.Join(", ", _connectionTypes.Select(t => $"{t.Value} × {t.Key}"));
+        Assert.True(
+            _connectionTypes.Keys.All(type => Engines.Serves(engine, type)),
+            $"{Kind}: connections were not all served by the {engine} engine: {types}.");
     }
 
     /// <summary>The run counts: the intended transport served it and nothing logged an error.</summary>
@@ -372,7 +444,7 @@ public sealed class ConformanceHost : IAsyncDisposable
     /// <summary>Log event names of the transport's own category (Kestrel's socket transport or ours).</summary>
     public IReadOnlyList<string> TransportEvents()
     {
-        var category = Kind == TransportKind.ZeroCopy ? "ZeroCopy.AspNetCore.Transport" : "Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets";
+        var category = Kind.IsZeroCopy() ? "ZeroCopy.AspNetCore.Transport" : "Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets";
         return [.. Logs.Records.Where(r => r.Category == category).Select(r => r.EventId.Name ?? r.EventId.Id.ToString(System.Globalization.CultureInfo.InvariantCulture))];
     }
 

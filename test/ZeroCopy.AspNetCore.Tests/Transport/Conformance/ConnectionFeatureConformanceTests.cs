@@ -19,6 +19,7 @@ public sealed class ConnectionFeatureConformanceTests
     [Theory]
     [InlineData(TransportKind.Socket)]
     [InlineData(TransportKind.ZeroCopy)]
+    [InlineData(TransportKind.EventLoop)]
     public async Task Connection_endpoints_ids_and_socket_feature_describe_the_real_connection(TransportKind kind)
     {
         await using var host = await ConformanceHost.StartAsync(kind, MapEndpoints);
@@ -96,6 +97,7 @@ public sealed class ConnectionFeatureConformanceTests
     [Theory]
     [InlineData(TransportKind.Socket)]
     [InlineData(TransportKind.ZeroCopy)]
+    [InlineData(TransportKind.EventLoop)]
     public async Task ConnectionClosed_fires_when_the_client_closes_an_idle_connection(TransportKind kind)
     {
         var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -118,6 +120,7 @@ public sealed class ConnectionFeatureConformanceTests
     [Theory]
     [InlineData(TransportKind.Socket)]
     [InlineData(TransportKind.ZeroCopy)]
+    [InlineData(TransportKind.EventLoop)]
     public async Task Idle_connection_is_closed_with_FIN_after_the_keep_alive_timeout(TransportKind kind)
     {
         await using var host = await ConformanceHost.StartAsync(

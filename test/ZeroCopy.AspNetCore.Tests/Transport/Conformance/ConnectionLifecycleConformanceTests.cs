@@ -110,6 +110,8 @@ public sealed class ConnectionLifecycleConformanceTests
     [InlineData(TransportKind.Socket, "rst")]
     [InlineData(TransportKind.ZeroCopy, "fin")]
     [InlineData(TransportKind.ZeroCopy, "rst")]
+    [InlineData(TransportKind.EventLoop, "fin")]
+    [InlineData(TransportKind.EventLoop, "rst")]
     public async Task Client_abort_mid_request_body_fails_the_read_and_fires_RequestAborted(TransportKind kind, string how)
     {
         var outcome = await ClientAbortMidRequestBodyAsync(kind, how);
@@ -152,6 +154,7 @@ public sealed class ConnectionLifecycleConformanceTests
     [Theory]
     [InlineData(TransportKind.Socket)]
     [InlineData(TransportKind.ZeroCopy)]
+    [InlineData(TransportKind.EventLoop)]
     public async Task Client_reset_mid_response_stops_the_writes_quietly(TransportKind kind)
     {
         var probe = new Probe();
@@ -175,6 +178,7 @@ public sealed class ConnectionLifecycleConformanceTests
     [Theory]
     [InlineData(TransportKind.Socket)]
     [InlineData(TransportKind.ZeroCopy)]
+    [InlineData(TransportKind.EventLoop)]
     public async Task Half_close_right_after_a_request_gets_the_whole_response_or_nothing(TransportKind kind)
     {
         // The client sends a complete request and its FIN at once. Kestrel treats the FIN as the
@@ -206,6 +210,7 @@ public sealed class ConnectionLifecycleConformanceTests
     [Theory]
     [InlineData(TransportKind.Socket)]
     [InlineData(TransportKind.ZeroCopy)]
+    [InlineData(TransportKind.EventLoop)]
     public async Task Half_close_during_a_streamed_response_aborts_it_and_ends_with_FIN_after_the_sent_bytes(TransportKind kind)
     {
         var probe = new Probe();
@@ -225,6 +230,7 @@ public sealed class ConnectionLifecycleConformanceTests
     [Theory]
     [InlineData(TransportKind.Socket)]
     [InlineData(TransportKind.ZeroCopy)]
+    [InlineData(TransportKind.EventLoop)]
     public async Task Half_close_during_a_request_fires_RequestAborted_and_ends_the_connection_with_FIN(TransportKind kind)
     {
         var observed = await HalfCloseDuringRequestAsync(kind);
@@ -250,6 +256,7 @@ public sealed class ConnectionLifecycleConformanceTests
     [Theory]
     [InlineData(TransportKind.Socket)]
     [InlineData(TransportKind.ZeroCopy)]
+    [InlineData(TransportKind.EventLoop)]
     public async Task Half_close_of_an_idle_keep_alive_connection_is_answered_with_FIN(TransportKind kind)
     {
         var probe = new Probe();
@@ -274,6 +281,9 @@ public sealed class ConnectionLifecycleConformanceTests
     [InlineData(TransportKind.ZeroCopy, "client-header")]
     [InlineData(TransportKind.ZeroCopy, "http10")]
     [InlineData(TransportKind.ZeroCopy, "server-header")]
+    [InlineData(TransportKind.EventLoop, "client-header")]
+    [InlineData(TransportKind.EventLoop, "http10")]
+    [InlineData(TransportKind.EventLoop, "server-header")]
     public async Task Connection_close_sends_the_response_then_FIN(TransportKind kind, string variant)
     {
         var observed = await ConnectionCloseAsync(kind, variant);
@@ -314,6 +324,9 @@ public sealed class ConnectionLifecycleConformanceTests
     [InlineData(TransportKind.ZeroCopy, "abort")]
     [InlineData(TransportKind.ZeroCopy, "throw")]
     [InlineData(TransportKind.ZeroCopy, "short")]
+    [InlineData(TransportKind.EventLoop, "abort")]
+    [InlineData(TransportKind.EventLoop, "throw")]
+    [InlineData(TransportKind.EventLoop, "short")]
     public async Task Server_ending_a_started_response_ends_the_connection_early(TransportKind kind, string action)
     {
         // Verified on Kestrel's socket transport: HttpContext.Abort() resets (RST); an exception
@@ -353,6 +366,7 @@ public sealed class ConnectionLifecycleConformanceTests
     [Theory]
     [InlineData(TransportKind.Socket)]
     [InlineData(TransportKind.ZeroCopy)]
+    [InlineData(TransportKind.EventLoop)]
     public async Task Exception_before_the_response_starts_gives_500_and_keeps_the_connection(TransportKind kind)
     {
         var probe = new Probe();

@@ -15,6 +15,8 @@ public sealed class FileBodyConformanceTests(FileBodyFixture files) : IClassFixt
     [InlineData(TransportKind.Socket, ZeroCopyMode.Auto)]
     [InlineData(TransportKind.ZeroCopy, ZeroCopyMode.SendFile)]
     [InlineData(TransportKind.ZeroCopy, ZeroCopyMode.Splice)]
+    [InlineData(TransportKind.EventLoop, ZeroCopyMode.SendFile)]
+    [InlineData(TransportKind.EventLoop, ZeroCopyMode.Splice)]
     public async Task File_body_is_byte_exact_and_the_connection_is_reused(TransportKind kind, ZeroCopyMode mode)
     {
         // The kernel-path proof runs last here: its download would be a second connection.

@@ -53,7 +53,7 @@ public sealed class FileBodyFixture : IDisposable
             kind,
             app =>
             {
-                if (kind == TransportKind.ZeroCopy)
+                if (kind.IsZeroCopy())
                 {
                     app.UseZeroCopySendFile();
                 }
@@ -90,7 +90,7 @@ public sealed class FileBodyFixture : IDisposable
                 s.Builder = builder =>
                 {
                     inner?.Invoke(builder);
-                    if (kind == TransportKind.ZeroCopy)
+                    if (kind.IsZeroCopy())
                     {
                         builder.Services.AddZeroCopyStaticFiles(o =>
                         {
@@ -100,7 +100,7 @@ public sealed class FileBodyFixture : IDisposable
                     }
                 };
             });
-        var metrics = kind == TransportKind.ZeroCopy ? new MetricsCollector(host.App.Services.GetRequiredService<IMeterFactory>()) : null;
+        var metrics = kind.IsZeroCopy() ? new MetricsCollector(host.App.Services.GetRequiredService<IMeterFactory>()) : null;
         var started = new FileHost(host, metrics, mode, outcome, connectionClosed);
         try
         {

@@ -16,6 +16,7 @@ public sealed class FlowControlConformanceTests
     [Theory]
     [InlineData(TransportKind.Socket)]
     [InlineData(TransportKind.ZeroCopy)]
+    [InlineData(TransportKind.EventLoop)]
     public async Task Upload_to_an_app_that_reads_slowly_is_paused_and_resumed_byte_exact(TransportKind kind)
     {
         const int Size = 8 * 1024 * 1024;
@@ -129,6 +130,7 @@ public sealed class FlowControlConformanceTests
     [Theory]
     [InlineData(TransportKind.Socket)]
     [InlineData(TransportKind.ZeroCopy)]
+    [InlineData(TransportKind.EventLoop)]
     public async Task Expect_100_continue_is_answered_before_the_body_is_sent(TransportKind kind)
     {
         await using var host = await ConformanceHost.StartAsync(kind, app => app.MapPost("/echo", async context => await context.Request.Body.CopyToAsync(context.Response.Body)));
@@ -146,6 +148,7 @@ public sealed class FlowControlConformanceTests
     [Theory]
     [InlineData(TransportKind.Socket)]
     [InlineData(TransportKind.ZeroCopy)]
+    [InlineData(TransportKind.EventLoop)]
     public async Task Hundred_concurrent_connections_are_each_served_in_order(TransportKind kind)
     {
         const int Connections = 100;

@@ -16,6 +16,7 @@ public sealed class Http2AndTlsConformanceTests
     [Theory]
     [InlineData(TransportKind.Socket)]
     [InlineData(TransportKind.ZeroCopy)]
+    [InlineData(TransportKind.EventLoop)]
     public async Task Cleartext_HTTP2_multiplexes_large_bodies_byte_exact(TransportKind kind)
     {
         await using var host = await ConformanceHost.StartAsync(kind, BodyConformanceTests.MapEndpoints, s =>
@@ -34,6 +35,8 @@ public sealed class Http2AndTlsConformanceTests
     [InlineData(TransportKind.Socket, "2.0")]
     [InlineData(TransportKind.ZeroCopy, "1.1")]
     [InlineData(TransportKind.ZeroCopy, "2.0")]
+    [InlineData(TransportKind.EventLoop, "1.1")]
+    [InlineData(TransportKind.EventLoop, "2.0")]
     public async Task TLS_connections_carry_large_bodies_byte_exact(TransportKind kind, string version)
     {
         var httpVersion = Version.Parse(version);

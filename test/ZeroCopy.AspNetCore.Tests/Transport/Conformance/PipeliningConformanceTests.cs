@@ -11,6 +11,7 @@ public sealed class PipeliningConformanceTests
     [Theory]
     [InlineData(TransportKind.Socket)]
     [InlineData(TransportKind.ZeroCopy)]
+    [InlineData(TransportKind.EventLoop)]
     public async Task Two_hundred_pipelined_requests_in_one_send_are_answered_in_order(TransportKind kind)
     {
         await using var host = await ConformanceHost.StartAsync(kind, MapEndpoints);
@@ -38,19 +39,20 @@ public sealed class PipeliningConformanceTests
     public async Task Pipelined_responses_are_identical_on_both_transports()
     {
         var transcripts = new Dictionary<TransportKind, List<string>>();
-        foreach (var kind in new[] { TransportKind.Socket, TransportKind.ZeroCopy })
+        foreach (var kind in Compare.Kinds)
         {
             await using var host = await ConformanceHost.StartAsync(kind, MapEndpoints);
             transcripts[kind] = await RunPipelineAsync(host, (_, _) => { });
             host.AssertIntendedTransport();
         }
 
-        Assert.Equal(transcripts[TransportKind.Socket], transcripts[TransportKind.ZeroCopy]);
+        Compare.AssertSameAsSocket(transcripts);
     }
 
     [Theory]
     [InlineData(TransportKind.Socket)]
     [InlineData(TransportKind.ZeroCopy)]
+    [InlineData(TransportKind.EventLoop)]
     public async Task Five_hundred_sequential_requests_share_one_keep_alive_connection(TransportKind kind)
     {
         await using var host = await ConformanceHost.StartAsync(kind, MapEndpoints);
@@ -79,6 +81,7 @@ public sealed class PipeliningConformanceTests
     [Theory]
     [InlineData(TransportKind.Socket)]
     [InlineData(TransportKind.ZeroCopy)]
+    [InlineData(TransportKind.EventLoop)]
     public async Task Unread_request_body_is_drained_and_the_connection_reused(TransportKind kind)
     {
         await using var host = await ConformanceHost.StartAsync(kind, MapEndpoints);

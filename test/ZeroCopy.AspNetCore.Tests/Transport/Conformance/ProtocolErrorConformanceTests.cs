@@ -28,7 +28,7 @@ public sealed class ProtocolErrorConformanceTests
     public static TheoryData<TransportKind, string> Cases()
     {
         var data = new TheoryData<TransportKind, string>();
-        foreach (var kind in new[] { TransportKind.Socket, TransportKind.ZeroCopy })
+        foreach (var kind in Enum.GetValues<TransportKind>())
         {
             foreach (var name in s_cases.Keys)
             {

@@ -21,6 +21,7 @@ public sealed class ResourceConformanceTests
     [Theory]
     [InlineData(TransportKind.Socket)]
     [InlineData(TransportKind.ZeroCopy)]
+    [InlineData(TransportKind.EventLoop)]
     public async Task Open_descriptors_return_to_baseline_after_clients_reset_and_abort_connections(TransportKind kind)
     {
         Assert.SkipUnless(OperatingSystem.IsLinux(), "/proc/self/fd exists only on Linux.");

@@ -53,6 +53,7 @@ public sealed class ShutdownConformanceTests
     [Theory]
     [InlineData(TransportKind.Socket)]
     [InlineData(TransportKind.ZeroCopy)]
+    [InlineData(TransportKind.EventLoop)]
     public async Task Request_in_flight_completes_during_graceful_shutdown_while_new_connections_are_refused(TransportKind kind)
     {
         var observed = await InFlightAsync(kind);
@@ -133,6 +134,7 @@ public sealed class ShutdownConformanceTests
     [Theory]
     [InlineData(TransportKind.Socket)]
     [InlineData(TransportKind.ZeroCopy)]
+    [InlineData(TransportKind.EventLoop)]
     public async Task Idle_keep_alive_connection_is_closed_with_FIN_at_shutdown(TransportKind kind)
     {
         var probe = new Probe();

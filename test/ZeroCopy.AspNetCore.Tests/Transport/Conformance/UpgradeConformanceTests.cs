@@ -9,6 +9,7 @@ public sealed class UpgradeConformanceTests
     [Theory]
     [InlineData(TransportKind.Socket)]
     [InlineData(TransportKind.ZeroCopy)]
+    [InlineData(TransportKind.EventLoop)]
     public async Task WebSocket_echo_round_trips_text_and_large_binary_messages(TransportKind kind)
     {
         var serverClose = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -9,7 +9,7 @@ namespace ZeroCopy.AspNetCore.Native;
 /// for everything else.
 /// </summary>
 [SupportedOSPlatform("linux")]
-internal class ZeroCopySyscalls
+internal unsafe class ZeroCopySyscalls
 {
     public static readonly ZeroCopySyscalls Linux = new();
 
@@ -24,4 +24,10 @@ internal class ZeroCopySyscalls
 
     public virtual long SpliceToSocket(SafeHandle pipeRead, SafeHandle socket, long length, SpliceFlags flags, out Errno errno)
         => Interop.SpliceToSocket(pipeRead, socket, length, flags, out errno);
+
+    public virtual long Receive(SafeHandle socket, Span<byte> buffer, out Errno errno)
+        => Interop.Receive(socket, buffer, out errno);
+
+    public virtual long SendGather(SafeHandle socket, IoVec* vectors, int count, SendFlags flags, out Errno errno)
+        => Interop.SendGather(socket, vectors, count, flags, out errno);
 }

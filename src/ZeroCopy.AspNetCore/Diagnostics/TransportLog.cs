@@ -48,4 +48,22 @@ internal static partial class TransportLog
 
     [LoggerMessage(312, LogLevel.Debug, "Connection id \"{ConnectionId}\": a file region was left unfinished because the connection had already ended: {Reason}", EventName = "RegionAbandoned")]
     public static partial void RegionAbandoned(ILogger logger, string connectionId, string reason);
+
+    [LoggerMessage(320, LogLevel.Critical, "Event loop {Loop}: epoll_wait failed: {Errno} ({Message}); the loop stopped and its connections were aborted.", EventName = "LoopFailed")]
+    public static partial void LoopFailed(ILogger logger, int loop, string errno, string message);
+
+    [LoggerMessage(321, LogLevel.Critical, "Event loop {Loop} failed; the loop stopped and its connections were aborted.", EventName = "LoopCrashed")]
+    public static partial void LoopCrashed(ILogger logger, int loop, Exception exception);
+
+    [LoggerMessage(322, LogLevel.Error, "Event loop {Loop}: a callback failed.", EventName = "LoopCallbackFailed")]
+    public static partial void LoopCallbackFailed(ILogger logger, int loop, Exception exception);
+
+    [LoggerMessage(323, LogLevel.Error, "Event loop {Loop} did not stop within 5 seconds.", EventName = "LoopStuck")]
+    public static partial void LoopStuck(ILogger logger, int loop);
+
+    [LoggerMessage(324, LogLevel.Error, "Connection id \"{ConnectionId}\": the event loop failed while serving the connection; it was aborted.", EventName = "LoopConnectionFailed")]
+    public static partial void LoopConnectionFailed(ILogger logger, string connectionId, Exception exception);
+
+    [LoggerMessage(325, LogLevel.Warning, "Accepting connections on {EndPoint} failed: {Error}; accepting pauses for {Delay} ms (the listener stays open).", EventName = "AcceptPaused")]
+    public static partial void AcceptPaused(ILogger logger, string? endPoint, string error, int delay);
 }

@@ -3,6 +3,16 @@ using System.Diagnostics;
 
 namespace ZeroCopy.AspNetCore.Transport;
 
+/// <summary>A connection whose file regions are held to Kestrel's minimum response data rate.</summary>
+internal interface IRateLimitedConnection
+{
+    /// <summary>Stopwatch timestamp after which the region being sent is too slow; 0 when none is.</summary>
+    long RegionDeadline { get; }
+
+    /// <summary>Aborts the connection (from the monitor's timer thread).</summary>
+    void AbortForSlowRegion();
+}
+
 /// <summary>
 /// Enforces Kestrel's minimum response data rate on file regions, which Kestrel cannot see (it only
 /// times flushes of bytes it wrote). Once a second, any connection whose region has not finished by
@@ -11,7 +21,7 @@ namespace ZeroCopy.AspNetCore.Transport;
 internal sealed class RegionRateMonitor : IDisposable
 {
     private static readonly TimeSpan s_interval = TimeSpan.FromSeconds(1);
-    private readonly ConcurrentDictionary<ZeroCopyConnection, byte> _connections = new();
+    private readonly ConcurrentDictionary<IRateLimitedConnection, byte> _connections = new();
     private readonly Timer _timer;
     private long _lastTick = Stopwatch.GetTimestamp();
 
@@ -21,9 +31,9 @@ internal sealed class RegionRateMonitor : IDisposable
         _timer.Change(s_interval, s_interval);
     }
 
-    public void Register(ZeroCopyConnection connection) => _connections.TryAdd(connection, 0);
+    public void Register(IRateLimitedConnection connection) => _connections.TryAdd(connection, 0);
 
-    public void Unregister(ZeroCopyConnection connection) => _connections.TryRemove(connection, out _);
+    public void Unregister(IRateLimitedConnection connection) => _connections.TryRemove(connection, out _);
 
     private void Tick()
     {

@@ -28,7 +28,7 @@ internal sealed partial class ZeroCopyConnection
                     var outcome = await SendRegionAsync(region);
                     if (outcome != RegionOutcome.Sent)
                     {
-                        (shutdownReason, reset) = RegionFailure(outcome, region);
+                        (shutdownReason, reset) = RegionFailure.For(outcome, region, _logger, ConnectionId, _shutdownReason);
                         return;
                     }
 
@@ -146,12 +146,7 @@ internal sealed partial class ZeroCopyConnection
 
     private async ValueTask<RegionOutcome> SendRegionAsync(FileRegion region)
     {
-        if (region.MinDataRate is { BytesPerSecond: > 0 } rate)
-        {
-            // Kestrel's rule for a write of N bytes: allowed max(grace period, N / rate) to complete.
-            var allowed = Math.Max(rate.GracePeriod.TotalSeconds, region.Count / rate.BytesPerSecond);
-            Volatile.Write(ref _regionDeadline, Stopwatch.GetTimestamp() + (long)(allowed * Stopwatch.Frequency));
-        }
+        Volatile.Write(ref _regionDeadline, RegionFailure.Deadline(region));
 
         try
         {
@@ -162,27 +157,6 @@ internal sealed partial class ZeroCopyConnection
         finally
         {
             Volatile.Write(ref _regionDeadline, 0);
-        }
-    }
-
-    private (Exception Reason, bool Reset) RegionFailure(RegionOutcome outcome, FileRegion region)
-    {
-        switch (outcome)
-        {
-            case RegionOutcome.FileEnded:
-                TransportLog.RegionFileEnded(_logger, ConnectionId, region.Path, region.Count);
-                // FIN after what was sent: the client sees the body end before Content-Length.
-                return (new ConnectionAbortedException("The file became shorter while it was being sent."), false);
-            case RegionOutcome.FileChanged:
-                TransportLog.RegionFileChanged(_logger, ConnectionId, region.Path, region.Count - region.Remaining, region.Count);
-                // RST: the client's kernel drops what it has not read yet, and nothing unsent leaves.
-                return (new ConnectionAbortedException("The file changed while it was being sent."), true);
-            case RegionOutcome.ConnectionReset:
-                return (new ConnectionResetException("The client reset the connection while a file was being sent."), true);
-            case RegionOutcome.Aborted:
-                return (_shutdownReason ?? new ConnectionAbortedException("The connection was aborted while a file was being sent."), true);
-            default:
-                return (new IOException($"Sending the file '{region.Path}' failed."), true);
         }
     }
 }

@@ -21,7 +21,7 @@ namespace ZeroCopy.AspNetCore.Transport;
 /// and region left, <see cref="ConnectionClosed"/> fires when the peer's side ends, and shutdown is
 /// idempotent under a lock.
 /// </remarks>
-internal sealed partial class ZeroCopyConnection : ConnectionContext, IRegionOwner
+internal sealed partial class ZeroCopyConnection : ConnectionContext, IRegionOwner, IRateLimitedConnection
 {
     private static long s_lastId = Stopwatch.GetTimestamp();
 
@@ -111,7 +111,7 @@ internal sealed partial class ZeroCopyConnection : ConnectionContext, IRegionOwn
     bool IRegionOwner.IsShutDown => IsShutDown;
 
     /// <summary>Stopwatch timestamp after which the region being sent is too slow; 0 when none is.</summary>
-    internal long RegionDeadline => Volatile.Read(ref _regionDeadline);
+    public long RegionDeadline => Volatile.Read(ref _regionDeadline);
 
     public void Start()
     {
@@ -156,7 +156,7 @@ internal sealed partial class ZeroCopyConnection : ConnectionContext, IRegionOwn
         Abort(new ConnectionAbortedException(reason));
     }
 
-    internal void AbortForSlowRegion()
+    public void AbortForSlowRegion()
     {
         TransportLog.RegionRateTooSlow(_logger, ConnectionId);
         Abort(new ConnectionAbortedException("The connection was aborted because the client did not read a file body at the minimum response data rate."));

@@ -14,17 +14,26 @@ namespace ZeroCopy.AspNetCore.Transport;
 /// </summary>
 internal sealed class ZeroCopyConnectionListener : IConnectionListener
 {
+    // A failed accept for lack of descriptors or memory pauses accepting (the connection waits in
+    // the backlog) instead of retrying at once, which would spin: 100 ms, doubling up to 1 s.
+    private const int FirstPauseMs = 100;
+    private const int MaxPauseMs = 1000;
+
     private readonly SocketTransportOptions _options;
-    private readonly ConnectionSettings[] _queues;
+    private readonly Func<Socket, ConnectionContext> _serve;
     private readonly ILogger _logger;
     private Socket? _listenSocket;
-    private long _next;
+    private int _pauseMs;
 
-    public ZeroCopyConnectionListener(EndPoint endpoint, SocketTransportOptions options, ConnectionSettings[] queues, ILogger logger)
+    /// <param name="endpoint">Where to listen.</param>
+    /// <param name="options">Kestrel's socket options (backlog, NoDelay, the socket factory).</param>
+    /// <param name="serve">Starts serving an accepted socket (the engine's connection).</param>
+    /// <param name="logger">The transport's logger.</param>
+    public ZeroCopyConnectionListener(EndPoint endpoint, SocketTransportOptions options, Func<Socket, ConnectionContext> serve, ILogger logger)
     {
         EndPoint = endpoint;
         _options = options;
-        _queues = queues;
+        _serve = serve;
         _logger = logger;
     }
 
@@ -61,15 +70,13 @@ internal sealed class ZeroCopyConnectionListener : IConnectionListener
             try
             {
                 var socket = await _listenSocket!.AcceptAsync(cancellationToken);
+                _pauseMs = 0;
                 if (socket.LocalEndPoint is IPEndPoint)
                 {
                     socket.NoDelay = _options.NoDelay;
                 }
 
-                var settings = _queues[(int)((ulong)Interlocked.Increment(ref _next) % (ulong)_queues.Length)];
-                var connection = new ZeroCopyConnection(socket, settings, _logger);
-                connection.Start();
-                return connection;
+                return _serve(socket);
             }
             catch (ObjectDisposedException)
             {
@@ -78,6 +85,22 @@ internal sealed class ZeroCopyConnectionListener : IConnectionListener
             catch (SocketException ex) when (ex.SocketErrorCode == SocketError.OperationAborted)
             {
                 return null;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable)
+            {
+                // EMFILE/ENFILE (TooManyOpenSockets), ENOBUFS/ENOMEM: the connection stays in the
+                // kernel's backlog; try again once descriptors may have been freed. An exception
+                // out of AcceptAsync would end Kestrel's accept loop for good.
+                _pauseMs = _pauseMs == 0 ? FirstPauseMs : Math.Min(_pauseMs * 2, MaxPauseMs);
+                Diagnostics.TransportLog.AcceptPaused(_logger, EndPoint.ToString(), ex.SocketErrorCode.ToString(), _pauseMs);
+                try
+                {
+                    await Task.Delay(_pauseMs, cancellationToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    return null;
+                }
             }
             catch (SocketException)
             {

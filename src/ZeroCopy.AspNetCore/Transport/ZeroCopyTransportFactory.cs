@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.Versioning;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Logging;
@@ -26,6 +27,9 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
     private readonly Lock _lock = new();
     private readonly List<IDisposable> _owned = [];
     private ConnectionSettings[]? _queues;
+    private EventLoop.EventLoopGroup? _loops;
+    private RegionRateMonitor? _monitor;
+    private SplicePipePool? _pipes;
 
     public ZeroCopyTransportFactory(
         IOptions<ZeroCopyTransportOptions> options,
@@ -40,19 +44,108 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
     }
 
     /// <summary>Descriptors the transport keeps open on purpose (pooled splice pipes), for leak checks.</summary>
-    internal int CachedDescriptors => LinuxOnly.IsSupported && _queues is { Length: > 0 } queues && queues[0].Pipes is { } pipes ? pipes.Pooled * 2 : 0;
+    internal int CachedDescriptors => LinuxOnly.IsSupported && _pipes is { } pipes ? pipes.Pooled * 2 : 0;
 
     public bool CanBind(EndPoint endpoint)
         => LinuxOnly.IsSupported && endpoint is IPEndPoint or UnixDomainSocketEndPoint;
 
     public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
-        var listener = new ZeroCopyConnectionListener(endpoint, _socketOptions, Queues(), _logger);
+        Func<Socket, ConnectionContext> serve;
+        if (UsesEventLoop)
+        {
+            var loops = Loops();
+            serve = loops.Accept;
+        }
+        else
+        {
+            var queues = Queues();
+            long next = 0;
+            serve = socket =>
+            {
+                var settings = queues[(int)((ulong)Interlocked.Increment(ref next) % (ulong)queues.Length)];
+                var connection = new ZeroCopyConnection(socket, settings, _logger);
+                connection.Start();
+                return connection;
+            };
+        }
+
+        var listener = new ZeroCopyConnectionListener(endpoint, _socketOptions, serve, _logger);
         listener.Bind();
         return new ValueTask<IConnectionListener>(listener);
     }
 
-    /// <summary>I/O queues, memory pools and pipe options, created once and shared by all listeners.</summary>
+    [SupportedOSPlatformGuard("linux")]
+    private bool UsesEventLoop => LinuxOnly.IsSupported && _options.Engine == ZeroCopyTransportEngine.EventLoop;
+
+    /// <summary>The EventLoop engine's loops, created once and shared by all listeners.</summary>
+    [SupportedOSPlatform("linux")]
+    private EventLoop.EventLoopGroup Loops()
+    {
+        lock (_lock)
+        {
+            if (_loops is not null)
+            {
+                return _loops;
+            }
+
+            var count = _options.EventLoopCount ?? Environment.ProcessorCount;
+            _loops = new EventLoop.EventLoopGroup(count, loop => Settings(loop, Pool()), _logger);
+            _owned.Add(_loops);
+            return _loops;
+        }
+    }
+
+    private MemoryPool<byte> Pool()
+    {
+        // As Kestrel's socket transport: one memory pool per I/O queue (here: per loop).
+        var pool = _memoryPoolFactory?.Create() ?? MemoryPool<byte>.Shared;
+        if (!ReferenceEquals(pool, MemoryPool<byte>.Shared))
+        {
+            _owned.Add(pool);
+        }
+
+        return pool;
+    }
+
+    /// <summary>What the connections of one I/O queue or loop share; <paramref name="transportScheduler"/> runs the socket side of both pipes.</summary>
+    private ConnectionSettings Settings(PipeScheduler transportScheduler, MemoryPool<byte> pool)
+    {
+        if (_monitor is null)
+        {
+            _monitor = new RegionRateMonitor();
+            _owned.Add(_monitor);
+            if (LinuxOnly.IsSupported)
+            {
+                _pipes = new SplicePipePool(_options.SplicePipeSize, maxPooled: 256);
+                _owned.Add(_pipes);
+            }
+        }
+
+        // Kestrel's side runs on the thread pool, or inline under UnsafePreferInlineScheduling.
+        var applicationScheduler = _socketOptions.UnsafePreferInlineScheduling ? PipeScheduler.Inline : PipeScheduler.ThreadPool;
+        var maxRead = _socketOptions.MaxReadBufferSize ?? 0;
+        var maxWrite = _socketOptions.MaxWriteBufferSize ?? 0;
+        return new ConnectionSettings
+        {
+            // Kestrel reads input on the application scheduler; the socket side runs on the transport's.
+            InputOptions = new PipeOptions(pool, applicationScheduler, transportScheduler, maxRead, maxRead / 2, useSynchronizationContext: false),
+            OutputOptions = new PipeOptions(pool, transportScheduler, applicationScheduler, maxWrite, maxWrite / 2, useSynchronizationContext: false),
+            MemoryPool = pool,
+            WaitForDataBeforeAllocatingBuffer = _socketOptions.WaitForDataBeforeAllocatingBuffer,
+            MaxQueuedRegions = _options.MaxQueuedRegions,
+            FinOnError = _options.FinOnError,
+            NoDelay = _socketOptions.NoDelay,
+            // A region's caller waits until no more of it is unsent than Kestrel would have let a
+            // flush leave in the pipe.
+            RegionReleaseThreshold = maxWrite,
+            RateMonitor = _monitor,
+            Syscalls = LinuxOnly.IsSupported ? _options.Syscalls ?? ZeroCopySyscalls.Linux : null,
+            Pipes = _pipes,
+        };
+    }
+
+    /// <summary>The Sockets engine's I/O queues, created once and shared by all listeners.</summary>
     private ConnectionSettings[] Queues()
     {
         lock (_lock)
@@ -62,51 +155,14 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
                 return _queues;
             }
 
-            var monitor = new RegionRateMonitor();
-            _owned.Add(monitor);
-            SplicePipePool? pipes = null;
-            ZeroCopySyscalls? syscalls = null;
-            if (LinuxOnly.IsSupported)
-            {
-                pipes = new SplicePipePool(_options.SplicePipeSize, maxPooled: 256);
-                _owned.Add(pipes);
-                syscalls = _options.Syscalls ?? ZeroCopySyscalls.Linux;
-            }
-
             // As Kestrel's socket transport: one memory pool and scheduler per I/O queue; with
             // IOQueueCount 0 (or inline scheduling) completions run on the thread pool or inline.
-            var inline = _socketOptions.UnsafePreferInlineScheduling;
             var count = _socketOptions.IOQueueCount > 0 ? _socketOptions.IOQueueCount : 1;
-            var maxRead = _socketOptions.MaxReadBufferSize ?? 0;
-            var maxWrite = _socketOptions.MaxWriteBufferSize ?? 0;
-            var applicationScheduler = inline ? PipeScheduler.Inline : PipeScheduler.ThreadPool;
             var queues = new ConnectionSettings[count];
             for (var i = 0; i < count; i++)
             {
-                var pool = _memoryPoolFactory?.Create() ?? MemoryPool<byte>.Shared;
-                if (!ReferenceEquals(pool, MemoryPool<byte>.Shared))
-                {
-                    _owned.Add(pool);
-                }
-
-                PipeScheduler transportScheduler = inline ? PipeScheduler.Inline : _socketOptions.IOQueueCount > 0 ? new IOQueue() : PipeScheduler.ThreadPool;
-                queues[i] = new ConnectionSettings
-                {
-                    // Kestrel reads input on the thread pool; the socket side runs on the I/O queue.
-                    InputOptions = new PipeOptions(pool, applicationScheduler, transportScheduler, maxRead, maxRead / 2, useSynchronizationContext: false),
-                    OutputOptions = new PipeOptions(pool, transportScheduler, applicationScheduler, maxWrite, maxWrite / 2, useSynchronizationContext: false),
-                    MemoryPool = pool,
-                    WaitForDataBeforeAllocatingBuffer = _socketOptions.WaitForDataBeforeAllocatingBuffer,
-                    MaxQueuedRegions = _options.MaxQueuedRegions,
-                    FinOnError = _options.FinOnError,
-                    NoDelay = _socketOptions.NoDelay,
-                    // A region's caller waits until no more of it is unsent than Kestrel would
-                    // have let a flush leave in the pipe.
-                    RegionReleaseThreshold = maxWrite,
-                    RateMonitor = monitor,
-                    Syscalls = syscalls,
-                    Pipes = pipes,
-                };
+                PipeScheduler transportScheduler = _socketOptions.UnsafePreferInlineScheduling ? PipeScheduler.Inline : _socketOptions.IOQueueCount > 0 ? new IOQueue() : PipeScheduler.ThreadPool;
+                queues[i] = Settings(transportScheduler, Pool());
             }
 
             return _queues = queues;

@@ -59,7 +59,7 @@ internal sealed partial class ZeroCopyConnection
         {
             input.Complete(_shutdownReason ?? error);
             FireConnectionClosed();
-            await _closedCallbacksDone.Task;
+            await ClosedCallbacksDone;
         }
     }
 

@@ -56,11 +56,29 @@ internal sealed partial class EventLoopConnection
                 continue;
             }
 
+            if (count == 0 && received > 0)
+            {
+                // Data and FIN arrived together: give Kestrel the data first and the end of the
+                // input on the next turn, in two reads as Kestrel's socket transport does. One read
+                // result with both makes Kestrel see the end before it starts the request, which
+                // widens the window in which it aborts the response it is writing.
+                break;
+            }
+
             if (count == 0)
             {
                 TransportLog.ConnectionReadFin(_logger, ConnectionId);
                 // Complete commits what was advanced before the FIN.
                 EndReceive(null);
+                if (_transfer?.Region is not null)
+                {
+                    // Kestrel answers the client's FIN by aborting the response (Abort(null): FIN
+                    // after what was sent). The loop would keep pumping the file to a client that
+                    // reads while that news travels through the thread pool, and send the whole
+                    // body or not depending on the race; cut it now, as Kestrel is about to.
+                    Abort(null!);
+                }
+
                 return;
             }
 
@@ -75,7 +93,7 @@ internal sealed partial class EventLoopConnection
                 break;
             }
 
-            EndReceive(ReceiveError(errno));
+            EndReceive(SocketError("recv", errno));
             return;
         }
 
@@ -140,23 +158,6 @@ internal sealed partial class EventLoopConnection
         {
             Receive();
         }
-    }
-
-    private Exception ReceiveError(Errno errno)
-    {
-        if (errno is Errno.ECONNRESET or Errno.EPIPE or Errno.ESHUTDOWN)
-        {
-            TransportLog.ConnectionReset(_logger, ConnectionId);
-            return new ConnectionResetException($"recv failed: {errno.Message()} ({errno}).");
-        }
-
-        var error = new IOException($"recv failed: {errno.Message()} ({errno}).");
-        if (errno is not (Errno.EBADF or Errno.ENOTCONN))
-        {
-            TransportLog.ConnectionError(_logger, ConnectionId, error);
-        }
-
-        return error;
     }
 
     /// <summary>Loop: the receive side is over; Kestrel sees the input end (with the shutdown reason, if any). Once.</summary>

@@ -113,7 +113,7 @@ internal sealed partial class EventLoopConnection
                         return;
                     }
 
-                    EndSend(SendError(errno), reset: true);
+                    EndSend(SocketError("sendmsg", errno), reset: true);
                     return;
                 }
 
@@ -256,15 +256,16 @@ internal sealed partial class EventLoopConnection
         }
     }
 
-    private Exception SendError(Errno errno)
+    /// <summary>The exception for a failed socket call: a reset (logged as such) or an I/O error (logged unless the socket is gone).</summary>
+    private Exception SocketError(string call, Errno errno)
     {
         if (errno is Errno.ECONNRESET or Errno.EPIPE or Errno.ESHUTDOWN)
         {
             TransportLog.ConnectionReset(_logger, ConnectionId);
-            return new ConnectionResetException($"sendmsg failed: {errno.Message()} ({errno}).");
+            return new ConnectionResetException($"{call} failed: {errno.Message()} ({errno}).");
         }
 
-        var error = new IOException($"sendmsg failed: {errno.Message()} ({errno}).");
+        var error = new IOException($"{call} failed: {errno.Message()} ({errno}).");
         if (errno is not (Errno.EBADF or Errno.ENOTCONN))
         {
             TransportLog.ConnectionError(_logger, ConnectionId, error);

@@ -33,93 +33,33 @@ namespace ZeroCopy.AspNetCore.Transport.EventLoop;
 /// </para>
 /// <para>
 /// Behaves like Kestrel's socket connection and <see cref="ZeroCopyConnection"/>: an abort resets
-/// (RST), a completed output ends with FIN after every queued byte, <see cref="ConnectionClosed"/>
+/// (RST), a completed output ends with FIN after every queued byte, <c>ConnectionClosed</c>
 /// fires when the receive side ends, and shutdown happens once.
 /// </para>
 /// </remarks>
 [SupportedOSPlatform("linux")]
-internal sealed partial class EventLoopConnection : ConnectionContext, ILoopHandler
+internal sealed partial class EventLoopConnection : TransportConnection, ILoopHandler
 {
-    private static long s_lastId = Stopwatch.GetTimestamp();
-
-    private readonly Socket _socket;
     private readonly SafeHandle _fd;
     private readonly EventLoop _loop;
-    private readonly ConnectionSettings _settings;
     private readonly ZeroCopySyscalls _syscalls;
-    private readonly ILogger _logger;
-    private readonly Pipe _input;
-    private readonly Pipe _output;
-    private readonly RegionQueue _regions;
-    private readonly RegionPipeWriter _outputWriter;
-    private readonly DuplexPipe _originalTransport;
-    private readonly CancellationTokenSource _connectionClosedSource = new();
-    private readonly TaskCompletionSource _closedCallbacksDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly Lock _shutdownLock = new();
-    private readonly long _numericId;
-    private readonly FeatureCollection _features = new();
-
-    private string? _connectionId;
-    private IDictionary<object, object?>? _items;
-    private volatile Exception? _shutdownReason;
     private bool _resetOnShutdown;
-    private int _connectionClosedFired;
 
     // Loop thread only.
     private int _token = -1;
     private bool _socketClosed;
 
     public EventLoopConnection(Socket socket, EventLoop loop, ConnectionSettings settings, ILogger logger)
+        : base(socket, settings, logger, "zl")
     {
-        _socket = socket;
         _fd = socket.SafeHandle;
         _loop = loop;
-        _settings = settings;
         _syscalls = settings.Syscalls ?? ZeroCopySyscalls.Linux;
-        _logger = logger;
-        _numericId = Interlocked.Increment(ref s_lastId);
-        LocalEndPoint = socket.LocalEndPoint;
-        RemoteEndPoint = socket.RemoteEndPoint;
-        ConnectionClosed = _connectionClosedSource.Token;
-
-        _input = new Pipe(settings.InputOptions);
-        _output = new Pipe(settings.OutputOptions);
-        _regions = new RegionQueue(settings.MaxQueuedRegions);
-        _outputWriter = new RegionPipeWriter(_output, _regions, AbortForRegion, settings.RegionReleaseThreshold > 0 ? settings.RegionReleaseThreshold : long.MaxValue);
-        _originalTransport = new DuplexPipe(_input.Reader, _outputWriter);
-        Transport = _originalTransport;
         _onOutputReadable = OnOutputReadable;
         _onInputFlushed = OnInputFlushed;
-        InitializeFeatures();
+        InitializeFeatures(offersRegions: true);
     }
-
-    public override string ConnectionId
-    {
-        get => _connectionId ??= "zl" + _numericId.ToString("x", System.Globalization.CultureInfo.InvariantCulture);
-        set => _connectionId = value;
-    }
-
-    public override IFeatureCollection Features => _features;
-
-    public override IDictionary<object, object?> Items
-    {
-        get => _items ??= new ConnectionItems();
-        set => _items = value;
-    }
-
-    public override IDuplexPipe Transport { get; set; }
-
-    public override CancellationToken ConnectionClosed { get; set; }
-
-    public override EndPoint? LocalEndPoint { get; set; }
-
-    public override EndPoint? RemoteEndPoint { get; set; }
-
-    public MemoryPool<byte> MemoryPool => _settings.MemoryPool;
-
-    /// <summary>True once the connection is shutting down (aborted, reset, or finished).</summary>
-    internal bool IsShutDown => _shutdownReason is not null;
 
     /// <summary>Hands the connection to its loop, which registers the socket and starts both sides.</summary>
     public void Start()
@@ -224,19 +164,6 @@ internal sealed partial class EventLoopConnection : ConnectionContext, ILoopHand
         }
     }
 
-    /// <summary>Called by the output writer when the region protocol is broken.</summary>
-    private void AbortForRegion(string reason)
-    {
-        if (IsShutDown)
-        {
-            TransportLog.RegionAbandoned(_logger, ConnectionId, reason);
-            return;
-        }
-
-        TransportLog.RegionViolation(_logger, ConnectionId, reason);
-        Abort(new ConnectionAbortedException(reason));
-    }
-
     /// <returns>True for the call that set the reason (the first).</returns>
     private bool SetShutdownReason(Exception? reason, bool reset)
     {
@@ -302,14 +229,14 @@ internal sealed partial class EventLoopConnection : ConnectionContext, ILoopHand
         }
     }
 
-    public override async ValueTask DisposeAsync()
+    private protected override async ValueTask DisposeEngineAsync()
     {
         _originalTransport.Input.Complete();
         _originalTransport.Output.Complete();
         try
         {
             await _ended.Task;
-            await _closedCallbacksDone.Task;
+            await ClosedCallbacksDone;
         }
         catch (Exception ex)
         {
@@ -320,41 +247,5 @@ internal sealed partial class EventLoopConnection : ConnectionContext, ILoopHand
             _settings.RateMonitor.Unregister(this);
             _regions.Close();
         }
-
-        _connectionClosedSource.Dispose();
-        await base.DisposeAsync();
-    }
-
-    private void FireConnectionClosed()
-    {
-        if (Interlocked.Exchange(ref _connectionClosedFired, 1) != 0)
-        {
-            return;
-        }
-
-        // Off the loop thread: user callbacks on ConnectionClosed may block.
-        ThreadPool.UnsafeQueueUserWorkItem(
-            static connection =>
-            {
-                try
-                {
-                    connection._connectionClosedSource.Cancel();
-                }
-                catch (AggregateException ex)
-                {
-                    TransportLog.UnexpectedError(connection._logger, connection.ConnectionId, nameof(ConnectionClosed), ex);
-                }
-
-                connection._closedCallbacksDone.TrySetResult();
-            },
-            this,
-            preferLocal: false);
-    }
-
-    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
-    {
-        public PipeReader Input { get; } = input;
-
-        public PipeWriter Output { get; } = output;
     }
 }

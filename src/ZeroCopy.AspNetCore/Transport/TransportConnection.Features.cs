@@ -4,10 +4,10 @@ using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 
-namespace ZeroCopy.AspNetCore.Transport.EventLoop;
+namespace ZeroCopy.AspNetCore.Transport;
 
 /// <summary>The features a Kestrel connection expects, implemented by the connection itself.</summary>
-internal sealed partial class EventLoopConnection :
+internal abstract partial class TransportConnection :
     IConnectionIdFeature,
     IConnectionTransportFeature,
     IConnectionItemsFeature,
@@ -16,7 +16,8 @@ internal sealed partial class EventLoopConnection :
     IConnectionSocketFeature,
     IZeroCopyConnectionFeature
 {
-    private void InitializeFeatures()
+    /// <param name="offersRegions">Whether file regions can be sent (the zero-copy feature is offered).</param>
+    private protected void InitializeFeatures(bool offersRegions)
     {
         _features.Set<IConnectionIdFeature>(this);
         _features.Set<IConnectionTransportFeature>(this);
@@ -24,7 +25,10 @@ internal sealed partial class EventLoopConnection :
         _features.Set<IMemoryPoolFeature>(this);
         _features.Set<IConnectionLifetimeFeature>(this);
         _features.Set<IConnectionSocketFeature>(this);
-        _features.Set<IZeroCopyConnectionFeature>(this);
+        if (offersRegions)
+        {
+            _features.Set<IZeroCopyConnectionFeature>(this);
+        }
     }
 
     // Reflects Transport as it is now: TLS and connection middleware replace it.
@@ -42,9 +46,12 @@ internal sealed partial class EventLoopConnection :
 
     bool IZeroCopyConnectionFeature.IsClosed => IsShutDown;
 
+    // No IConnectionEndPointFeature: Kestrel's socket transport does not offer one either, and
+    // ConnectionContext.LocalEndPoint/RemoteEndPoint carry the same information.
+
     MemoryPool<byte> IMemoryPoolFeature.MemoryPool => MemoryPool;
 
-    // For socket options (getsockopt/setsockopt). The loop owns the descriptor: I/O through this
-    // Socket, or making it blocking, is not supported.
+    // The EventLoop engine owns the descriptor: its Socket is for socket options only (I/O through
+    // it, or making it blocking, is not supported there).
     Socket IConnectionSocketFeature.Socket => _socket;
 }

@@ -24,6 +24,7 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
     private readonly SocketTransportOptions _socketOptions;
     private readonly ILogger _logger;
     private readonly IMemoryPoolFactory<byte>? _memoryPoolFactory;
+    private readonly ZeroCopyMetrics? _metrics;
     private readonly Lock _lock = new();
     private readonly List<IDisposable> _owned = [];
     private ConnectionSettings[]? _queues;
@@ -35,12 +36,14 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
         IOptions<ZeroCopyTransportOptions> options,
         IOptions<SocketTransportOptions> socketOptions,
         ILoggerFactory loggerFactory,
-        IMemoryPoolFactory<byte>? memoryPoolFactory)
+        IMemoryPoolFactory<byte>? memoryPoolFactory,
+        ZeroCopyMetrics? metrics = null)
     {
         _options = options.Value;
         _socketOptions = socketOptions.Value;
         _logger = loggerFactory.CreateLogger(TransportLog.Category);
         _memoryPoolFactory = memoryPoolFactory;
+        _metrics = metrics;
     }
 
     /// <summary>Descriptors the transport keeps open on purpose (pooled splice pipes), for leak checks.</summary>
@@ -92,6 +95,7 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
             var count = _options.EventLoopCount ?? Environment.ProcessorCount;
             _loops = new EventLoop.EventLoopGroup(count, loop => Settings(loop, Pool()), _logger);
             _owned.Add(_loops);
+            _metrics?.TrackLoops(_loops);
             return _loops;
         }
     }
@@ -173,6 +177,11 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
     {
         lock (_lock)
         {
+            if (_loops is not null)
+            {
+                _metrics?.UntrackLoops(_loops);
+            }
+
             foreach (var owned in _owned)
             {
                 owned.Dispose();

@@ -31,6 +31,8 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
     private EventLoop.EventLoopGroup? _loops;
     private RegionRateMonitor? _monitor;
     private SplicePipePool? _pipes;
+    private EventLoop.PageCacheProbe? _cacheProbe;
+    private EventLoop.DiskWorkers? _diskWorkers;
 
     public ZeroCopyTransportFactory(
         IOptions<ZeroCopyTransportOptions> options,
@@ -47,7 +49,7 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
     }
 
     /// <summary>Descriptors the transport keeps open on purpose (pooled splice pipes), for leak checks.</summary>
-    internal int CachedDescriptors => LinuxOnly.IsSupported && _pipes is { } pipes ? pipes.Pooled * 2 : 0;
+    internal int CachedDescriptors => LinuxOnly.IsSupported ? (_pipes?.Pooled ?? 0) * 2 + (_diskWorkers?.OpenDescriptors ?? 0) : 0;
 
     public bool CanBind(EndPoint endpoint)
         => LinuxOnly.IsSupported && endpoint is IPEndPoint or UnixDomainSocketEndPoint;
@@ -90,6 +92,14 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
             if (_loops is not null)
             {
                 return _loops;
+            }
+
+            if (_options.DiskOffload)
+            {
+                var syscalls = _options.Syscalls ?? ZeroCopySyscalls.Linux;
+                _cacheProbe = new EventLoop.PageCacheProbe(syscalls, _logger);
+                _diskWorkers = new EventLoop.DiskWorkers(Math.Max(1, _options.DiskWorkerCount ?? EventLoop.DiskWorkers.DefaultCount), syscalls, _metrics);
+                _owned.Add(_diskWorkers);
             }
 
             var count = _options.EventLoopCount ?? Environment.ProcessorCount;
@@ -146,6 +156,8 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
             RateMonitor = _monitor,
             Syscalls = LinuxOnly.IsSupported ? _options.Syscalls ?? ZeroCopySyscalls.Linux : null,
             Pipes = _pipes,
+            CacheProbe = _cacheProbe,
+            DiskWorkers = _diskWorkers,
         };
     }
 

@@ -70,6 +70,9 @@ internal sealed class ScriptedSyscalls : ZeroCopySyscalls
     /// </summary>
     public Func<string, bool>? IsCold { get; init; }
 
+    /// <summary>When set, every cachestat fails with this errno without calling the kernel (a kernel before 6.5: ENOSYS).</summary>
+    public Errno CacheStatFails { get; init; }
+
     /// <summary>Time a sendfile call from the file (by path) spends before the kernel call: a disk read on the calling thread.</summary>
     public Func<string, TimeSpan>? SendFileDelay { get; init; }
 
@@ -138,6 +141,13 @@ internal sealed class ScriptedSyscalls : ZeroCopySyscalls
     public override long CacheStat(SafeHandle file, long offset, long length, out long cachedPages, out Errno errno)
     {
         Interlocked.Increment(ref _cacheStatCalls);
+        if (CacheStatFails != Errno.None)
+        {
+            cachedPages = 0;
+            errno = CacheStatFails;
+            return -1;
+        }
+
         if (IsCold is not { } isCold)
         {
             return base.CacheStat(file, offset, length, out cachedPages, out errno);

@@ -4,6 +4,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Versioning;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using ZeroCopy.AspNetCore.Native;
 using ZeroCopy.AspNetCore.Tests.Adversarial.Faults;
@@ -106,6 +107,65 @@ public sealed partial class DiskOffloadTests : IDisposable
         Assert.Equal(0, metrics.Total("zerocopy.transport.disk.offloads"));
         Assert.Equal(0, syscalls.WarmCalls);
         Assert.Equal(0, syscalls.CacheStatCalls);
+    }
+
+    [Fact]
+    public async Task A_connection_reset_while_its_chunk_is_warming_ends_cleanly_and_the_late_completion_does_nothing()
+    {
+        Engines.Require(ZeroCopyTransportEngine.EventLoop);
+        _root.WriteRandom("cold.bin", ColdLength, seed: 15);
+        var hot = File.ReadAllBytes(_root.WriteRandom("hot.bin", HotLength, seed: 16));
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var syscalls = new ScriptedSyscalls { IsCold = IsColdFile, WarmGate = gate };
+        await using var host = await StartAsync(syscalls, diskOffload: true);
+        using var metrics = FaultHosts.Metrics(host);
+        try
+        {
+            using (var coldClient = await WireClient.ConnectAsync(host.Port))
+            {
+                await coldClient.SendAsync(Wire.Get("/cold.bin"));
+                await syscalls.WarmEntered.Task.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+                coldClient.Reset();
+            }
+
+            // The loop closes the reset connection while the worker still holds its chunk.
+            Assert.True(await Poll.UntilAsync(() => metrics.Gauge("zerocopy.transport.connections", "0") == 0, TimeSpan.FromSeconds(10)), "the reset connection was not closed while its chunk was warming");
+        }
+        finally
+        {
+            gate.TrySetResult();
+        }
+
+        // The completion arrives for a finished region; the loop goes on serving.
+        Assert.True(await Poll.UntilAsync(() => syscalls.WarmCalls == 1 && metrics.Total("zerocopy.transport.disk.offloads") == 1, TimeSpan.FromSeconds(5)), metrics.Dump());
+        using var client = await WireClient.ConnectAsync(host.Port);
+        var latencies = await HotLatenciesAsync(client, hot);
+        Assert.Equal(HotRequests, latencies.Length);
+        Assert.DoesNotContain(host.Logs.Records, r => r.Level >= LogLevel.Error);
+    }
+
+    [Fact]
+    public void Without_cachestat_the_probe_falls_back_to_preadv2_and_says_so_once()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "preadv2 is a Linux call.");
+        var path = _root.WriteRandom("fallback.bin", 4 << 20, seed: 18);
+        using var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read);
+        Assert.Equal(0, FSync(file));
+        Assert.Equal(0, PosixFadvise(file, 0, 0, PosixFadvDontNeed));
+        using var logs = new LogCollector();
+        var syscalls = new ScriptedSyscalls { CacheStatFails = Errno.ENOSYS };
+        var probe = new PageCacheProbe(syscalls, logs.CreateLogger("probe"));
+        const long Chunk = 1 << 20;
+        var evicted = Interop.ReadOneNoWait(file, 3 * Chunk, out var errno);
+        Assert.SkipWhen(evicted > 0 && FileSystemOf(path) == "tmpfs", $"{path} is on tmpfs, whose pages cannot be evicted.");
+
+        // Its first page is cold: EAGAIN (or 0 on Linux 5.9/5.10).
+        Assert.False(probe.IsCached(file, Chunk, Chunk));
+        Assert.Equal(Chunk, RandomAccess.Read(file, new byte[Chunk], Chunk));
+        Assert.True(probe.IsCached(file, Chunk, Chunk));
+        Assert.Equal(1, syscalls.CacheStatCalls);
+        Assert.Single(logs.ForEvent("CacheProbeUnavailable"));
+        Assert.True(evicted == 0 || errno == Errno.EAGAIN, $"preadv2(RWF_NOWAIT) on an evicted page returned {evicted} ({errno})");
     }
 
     [Fact]

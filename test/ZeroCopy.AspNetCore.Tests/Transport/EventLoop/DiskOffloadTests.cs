@@ -35,37 +35,13 @@ public sealed partial class DiskOffloadTests : IDisposable
     [Fact]
     public async Task Hot_requests_on_the_loop_of_a_cold_file_complete_while_a_disk_worker_holds_its_chunk()
     {
-        Engines.Require(ZeroCopyTransportEngine.EventLoop);
-        var ct = TestContext.Current.CancellationToken;
-        var cold = File.ReadAllBytes(_root.WriteRandom("cold.bin", ColdLength, seed: 15));
-        var hot = File.ReadAllBytes(_root.WriteRandom("hot.bin", HotLength, seed: 16));
         // The first warm is held until every hot request is answered; each warm then takes 200 ms.
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var syscalls = new ScriptedSyscalls { IsCold = IsColdFile, WarmGate = gate, WarmDelay = s_disk };
-        await using var host = await StartAsync(syscalls, diskOffload: true);
-        using var metrics = FaultHosts.Metrics(host);
+        var latencies = await HotWhileColdAsync(syscalls, diskOffload: true, syscalls.WarmEntered.Task, () => gate.TrySetResult(), ColdChunks);
 
-        using var coldClient = await WireClient.ConnectAsync(host.Port);
-        using var hotClient = await WireClient.ConnectAsync(host.Port);
-        TimeSpan[] latencies;
-        try
-        {
-            await coldClient.SendAsync(Wire.Get("/cold.bin"));
-            Assert.Equal(0, await syscalls.WarmEntered.Task.WaitAsync(TimeSpan.FromSeconds(10), ct));
-            latencies = await HotLatenciesAsync(hotClient, hot);
-            Assert.False(gate.Task.IsCompleted);
-        }
-        finally
-        {
-            gate.TrySetResult();
-        }
-
-        await ReadColdAsync(coldClient, cold);
-        Figures.Report(
-            "Disk offload: hot 4 KiB requests on the loop of a cold 4 MiB file held by a disk worker",
-            $"{HotRequests} hot requests: max {latencies.Max().TotalMilliseconds:F1} ms, median {Median(latencies):F1} ms; cold body byte-exact; {syscalls.WarmCalls} warms");
+        Assert.Equal(0, await syscalls.WarmEntered.Task);
         Assert.All(latencies, latency => Assert.True(latency < s_hotBound, $"a hot request took {latency.TotalMilliseconds:F1} ms while a cold chunk was being read"));
-        Assert.True(await Poll.UntilAsync(() => metrics.Total("zerocopy.transport.disk.offloads") == ColdChunks, TimeSpan.FromSeconds(5)), metrics.Dump());
         Assert.Equal(ColdChunks, syscalls.WarmCalls);
     }
 
@@ -73,38 +49,15 @@ public sealed partial class DiskOffloadTests : IDisposable
     [Fact]
     public async Task Without_offload_a_slow_disk_read_on_the_loop_delays_the_hot_requests()
     {
-        Engines.Require(ZeroCopyTransportEngine.EventLoop);
-        var cold = File.ReadAllBytes(_root.WriteRandom("cold.bin", ColdLength, seed: 15));
-        var hot = File.ReadAllBytes(_root.WriteRandom("hot.bin", HotLength, seed: 16));
         var slow = new StrongBox<bool>(true);
         var syscalls = new ScriptedSyscalls
         {
             SendFileDelay = path => Volatile.Read(ref slow.Value) && IsColdFile(path) ? s_disk : TimeSpan.Zero,
         };
-        await using var host = await StartAsync(syscalls, diskOffload: false);
-        using var metrics = FaultHosts.Metrics(host);
+        var latencies = await HotWhileColdAsync(syscalls, diskOffload: false, syscalls.SendFileDelayEntered.Task, () => Volatile.Write(ref slow.Value, false), expectedOffloads: 0);
 
-        using var coldClient = await WireClient.ConnectAsync(host.Port);
-        using var hotClient = await WireClient.ConnectAsync(host.Port);
-        TimeSpan[] latencies;
-        try
-        {
-            await coldClient.SendAsync(Wire.Get("/cold.bin"));
-            await syscalls.SendFileDelayEntered.Task.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
-            latencies = await HotLatenciesAsync(hotClient, hot);
-        }
-        finally
-        {
-            Volatile.Write(ref slow.Value, false);
-        }
-
-        await ReadColdAsync(coldClient, cold);
-        Figures.Report(
-            "Disk offload off: hot 4 KiB requests on the loop of a cold 4 MiB file whose sendfile takes 200 ms",
-            $"{HotRequests} hot requests: max {latencies.Max().TotalMilliseconds:F1} ms, median {Median(latencies):F1} ms");
         // The bound the offload test asserts fails here: the measurement sees a blocked loop.
         Assert.True(latencies.Max() >= s_hotBound, $"no hot request waited for the loop: max {latencies.Max().TotalMilliseconds:F1} ms");
-        Assert.Equal(0, metrics.Total("zerocopy.transport.disk.offloads"));
         Assert.Equal(0, syscalls.WarmCalls);
         Assert.Equal(0, syscalls.CacheStatCalls);
     }
@@ -216,6 +169,41 @@ public sealed partial class DiskOffloadTests : IDisposable
                 o.DiskOffload = diskOffload;
                 o.DiskWorkerCount = 1;
             }));
+
+    /// <summary>
+    /// One loop: asks for the cold 4 MiB file on one connection, waits until the scripted disk holds
+    /// it (<paramref name="held"/>), times <see cref="HotRequests"/> hot requests on another
+    /// connection, lets the disk go (<paramref name="release"/>), then checks the cold body byte for
+    /// byte and the offload counter. Returns the hot latencies.
+    /// </summary>
+    private async Task<TimeSpan[]> HotWhileColdAsync(ScriptedSyscalls syscalls, bool diskOffload, Task held, Action release, int expectedOffloads)
+    {
+        Engines.Require(ZeroCopyTransportEngine.EventLoop);
+        var cold = File.ReadAllBytes(_root.WriteRandom("cold.bin", ColdLength, seed: 15));
+        var hot = File.ReadAllBytes(_root.WriteRandom("hot.bin", HotLength, seed: 16));
+        await using var host = await StartAsync(syscalls, diskOffload);
+        using var metrics = FaultHosts.Metrics(host);
+        using var coldClient = await WireClient.ConnectAsync(host.Port);
+        using var hotClient = await WireClient.ConnectAsync(host.Port);
+        TimeSpan[] latencies;
+        try
+        {
+            await coldClient.SendAsync(Wire.Get("/cold.bin"));
+            await held.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+            latencies = await HotLatenciesAsync(hotClient, hot);
+        }
+        finally
+        {
+            release();
+        }
+
+        await ReadColdAsync(coldClient, cold);
+        Figures.Report(
+            $"Disk offload {(diskOffload ? "on: the first cold chunk held by a disk worker" : "off: each sendfile of the cold file takes 200 ms")}; hot 4 KiB requests on the same loop",
+            $"{HotRequests} hot requests: max {latencies.Max().TotalMilliseconds:F1} ms, median {Median(latencies):F1} ms; cold 4 MiB body byte-exact; {syscalls.WarmCalls} warms");
+        Assert.True(await Poll.UntilAsync(() => metrics.Total("zerocopy.transport.disk.offloads") == expectedOffloads, TimeSpan.FromSeconds(5)), metrics.Dump());
+        return latencies;
+    }
 
     /// <summary>One hot request at a time on <paramref name="client"/>, each answered byte-exact within 10 s; their latencies.</summary>
     private static async Task<TimeSpan[]> HotLatenciesAsync(WireClient client, byte[] hot)

@@ -63,6 +63,17 @@ public sealed class ZeroCopyTransportOptions
     /// <summary>Keys under <c>ZeroCopyStaticFiles:Transport</c> that the library does not know (reported as warnings).</summary>
     internal List<string> UnknownKeys { get; } = [];
 
+    /// <summary>
+    /// EventLoop engine: before each chunk of a file body the loop asks the page cache (cachestat(2),
+    /// else preadv2(RWF_NOWAIT)) and hands chunks that are not cached to disk worker threads, so a
+    /// disk read never stalls the loop's other connections. Internal until measured on real disks.
+    /// </summary>
+    /// <remarks>Defaults to <see langword="true"/>.</remarks>
+    internal bool DiskOffload { get; set; } = true;
+
+    /// <summary>Disk worker threads of the EventLoop engine (null: the processor count, clamped to 2..8).</summary>
+    internal int? DiskWorkerCount { get; set; }
+
     /// <summary>Test seam: the syscalls of the zero-copy engines.</summary>
     internal Native.ZeroCopySyscalls? Syscalls { get; set; }
 }

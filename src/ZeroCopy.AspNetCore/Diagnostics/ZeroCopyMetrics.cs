@@ -11,6 +11,7 @@ internal sealed class ZeroCopyMetrics : IDisposable
     public const string MeterName = "ZeroCopy.AspNetCore";
     public const string StrategyTag = "zerocopy.strategy";
     public const string ReasonTag = "zerocopy.fallback.reason";
+    public const string LoopTag = "zerocopy.loop";
 
     private readonly Meter _meter;
     private readonly bool _ownsMeter;
@@ -22,8 +23,11 @@ internal sealed class ZeroCopyMetrics : IDisposable
     private readonly Counter<long> _cacheAdmissions;
     private readonly Counter<long> _cacheEvictions;
     private readonly Counter<long> _cacheCopies;
+    private readonly Counter<long> _diskOffloads;
     private readonly Lock _cachesLock = new();
+    private readonly Lock _loopsLock = new();
     private readonly List<ICacheStatistics> _caches = [];
+    private readonly List<ILoopStatistics> _loops = [];
 
     public ZeroCopyMetrics(IMeterFactory? meterFactory)
     {
@@ -60,6 +64,11 @@ internal sealed class ZeroCopyMetrics : IDisposable
         _meter.CreateObservableGauge("zerocopy.cache.bytes", () => SumCaches(static c => c.SnapshotBytes), unit: "By", description: "Bytes of the files held in hot-file cache slots.");
         _meter.CreateObservableGauge("zerocopy.cache.reserved.bytes", () => SumCaches(static c => c.ReservedBytes), unit: "By", description: "Bytes of the hot-file cache's memory arenas, slots used or free (bounded by Cache:MaxTotalBytes).");
         _meter.CreateObservableGauge("zerocopy.cache.entries", () => SumCaches(static c => c.Count), unit: "{file}", description: "Files in the hot-file cache.");
+        _meter.CreateObservableGauge("zerocopy.transport.connections", ObserveLoops, unit: "{connection}", description: "Open connections of each EventLoop engine loop, by loop index.");
+        _diskOffloads = _meter.CreateCounter<long>(
+            "zerocopy.transport.disk.offloads",
+            unit: "{chunk}",
+            description: "File chunks (up to 1 MiB) an EventLoop engine loop found not in the page cache and handed to a disk worker to read, instead of blocking the loop on the disk.");
     }
 
     public void CacheHit() => _cacheHits.Add(1);
@@ -73,6 +82,54 @@ internal sealed class ZeroCopyMetrics : IDisposable
     /// <summary>A hot-cache body copied from the cache's memory although it was large enough for the zero-copy path.</summary>
     public void CacheCopy(FallbackReason reason)
         => _cacheCopies.Add(1, new KeyValuePair<string, object?>(ReasonTag, reason.Name()));
+
+    /// <summary>A chunk of a file body went to the disk workers.</summary>
+    public void DiskOffload() => _diskOffloads.Add(1);
+
+    public void TrackLoops(ILoopStatistics loops)
+    {
+        lock (_loopsLock)
+        {
+            _loops.Add(loops);
+        }
+    }
+
+    public void UntrackLoops(ILoopStatistics loops)
+    {
+        lock (_loopsLock)
+        {
+            _loops.Remove(loops);
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObserveLoops()
+    {
+        lock (_loopsLock)
+        {
+            // One transport per host has loops; a second one (another server in the host) adds to the same indexes.
+            var counts = new List<long>();
+            foreach (var group in _loops)
+            {
+                for (var i = 0; i < group.LoopCount; i++)
+                {
+                    if (i == counts.Count)
+                    {
+                        counts.Add(0);
+                    }
+
+                    counts[i] += group.ConnectionsOf(i);
+                }
+            }
+
+            var measurements = new Measurement<long>[counts.Count];
+            for (var i = 0; i < counts.Count; i++)
+            {
+                measurements[i] = new Measurement<long>(counts[i], new KeyValuePair<string, object?>(LoopTag, i));
+            }
+
+            return measurements;
+        }
+    }
 
     public void TrackCache(ICacheStatistics cache)
     {

@@ -81,7 +81,8 @@ public static class ZeroCopyServiceCollectionExtensions
                 sp.GetRequiredService<IOptions<ZeroCopyTransportOptions>>(),
                 sp.GetRequiredService<IOptions<SocketTransportOptions>>(),
                 sp.GetRequiredService<ILoggerFactory>(),
-                sp.GetService<IMemoryPoolFactory<byte>>())));
+                sp.GetService<IMemoryPoolFactory<byte>>(),
+                sp.GetRequiredService<ZeroCopyMetrics>())));
         return services;
     }
 

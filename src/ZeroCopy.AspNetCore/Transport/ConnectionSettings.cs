@@ -32,4 +32,10 @@ internal sealed class ConnectionSettings
     public required ZeroCopySyscalls? Syscalls { get; init; }
 
     public required SplicePipePool? Pipes { get; init; }
+
+    /// <summary>EventLoop engine with disk offload: asks whether a chunk is cached before a loop sends it; null skips the probe.</summary>
+    public EventLoop.PageCacheProbe? CacheProbe { get; init; }
+
+    /// <summary>EventLoop engine with disk offload: reads chunks that are not cached into the page cache, off the loop.</summary>
+    public EventLoop.DiskWorkers? DiskWorkers { get; init; }
 }

@@ -24,27 +24,32 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
     private readonly SocketTransportOptions _socketOptions;
     private readonly ILogger _logger;
     private readonly IMemoryPoolFactory<byte>? _memoryPoolFactory;
+    private readonly ZeroCopyMetrics? _metrics;
     private readonly Lock _lock = new();
     private readonly List<IDisposable> _owned = [];
     private ConnectionSettings[]? _queues;
     private EventLoop.EventLoopGroup? _loops;
     private RegionRateMonitor? _monitor;
     private SplicePipePool? _pipes;
+    private EventLoop.PageCacheProbe? _cacheProbe;
+    private EventLoop.DiskWorkers? _diskWorkers;
 
     public ZeroCopyTransportFactory(
         IOptions<ZeroCopyTransportOptions> options,
         IOptions<SocketTransportOptions> socketOptions,
         ILoggerFactory loggerFactory,
-        IMemoryPoolFactory<byte>? memoryPoolFactory)
+        IMemoryPoolFactory<byte>? memoryPoolFactory,
+        ZeroCopyMetrics? metrics = null)
     {
         _options = options.Value;
         _socketOptions = socketOptions.Value;
         _logger = loggerFactory.CreateLogger(TransportLog.Category);
         _memoryPoolFactory = memoryPoolFactory;
+        _metrics = metrics;
     }
 
     /// <summary>Descriptors the transport keeps open on purpose (pooled splice pipes), for leak checks.</summary>
-    internal int CachedDescriptors => LinuxOnly.IsSupported && _pipes is { } pipes ? pipes.Pooled * 2 : 0;
+    internal int CachedDescriptors => LinuxOnly.IsSupported ? (_pipes?.Pooled ?? 0) * 2 + (_diskWorkers?.OpenDescriptors ?? 0) : 0;
 
     public bool CanBind(EndPoint endpoint)
         => LinuxOnly.IsSupported && endpoint is IPEndPoint or UnixDomainSocketEndPoint;
@@ -89,9 +94,18 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
                 return _loops;
             }
 
+            if (_options.DiskOffload)
+            {
+                var syscalls = _options.Syscalls ?? ZeroCopySyscalls.Linux;
+                _cacheProbe = new EventLoop.PageCacheProbe(syscalls, _logger);
+                _diskWorkers = new EventLoop.DiskWorkers(Math.Max(1, _options.DiskWorkerCount ?? EventLoop.DiskWorkers.DefaultCount), syscalls, _metrics);
+                _owned.Add(_diskWorkers);
+            }
+
             var count = _options.EventLoopCount ?? Environment.ProcessorCount;
             _loops = new EventLoop.EventLoopGroup(count, loop => Settings(loop, Pool()), _logger);
             _owned.Add(_loops);
+            _metrics?.TrackLoops(_loops);
             return _loops;
         }
     }
@@ -142,6 +156,8 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
             RateMonitor = _monitor,
             Syscalls = LinuxOnly.IsSupported ? _options.Syscalls ?? ZeroCopySyscalls.Linux : null,
             Pipes = _pipes,
+            CacheProbe = _cacheProbe,
+            DiskWorkers = _diskWorkers,
         };
     }
 
@@ -173,6 +189,11 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
     {
         lock (_lock)
         {
+            if (_loops is not null)
+            {
+                _metrics?.UntrackLoops(_loops);
+            }
+
             foreach (var owned in _owned)
             {
                 owned.Dispose();

@@ -24,16 +24,17 @@ public sealed class MetricsCollector : IDisposable
         };
         _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
         {
-            if (instrument is ObservableGauge<long>)
-            {
-                _gauges[instrument.Name] = value;
-                return;
-            }
-
             var key = instrument.Name;
             foreach (var tag in tags)
             {
                 key += $"|{tag.Key}={tag.Value}";
+            }
+
+            if (instrument is ObservableGauge<long>)
+            {
+                _gauges[instrument.Name] = value;
+                _gauges[key] = value;
+                return;
             }
 
             _totals.AddOrUpdate(key, value, (_, old) => old + value);
@@ -61,6 +62,15 @@ public sealed class MetricsCollector : IDisposable
         _gauges.Clear();
         _listener.RecordObservableInstruments();
         return _gauges.GetValueOrDefault(instrument);
+    }
+
+    /// <summary>Reads the observable gauges now and returns one measurement of a tagged gauge, e.g. ("zerocopy.transport.connections", "0"); null when it has none.</summary>
+    public long? Gauge(string instrument, string tagValue)
+    {
+        _gauges.Clear();
+        _listener.RecordObservableInstruments();
+        var found = _gauges.Where(p => p.Key.StartsWith(instrument + "|", StringComparison.Ordinal) && p.Key.EndsWith("=" + tagValue, StringComparison.Ordinal)).ToList();
+        return found.Count == 0 ? null : found[0].Value;
     }
 
     public string Dump() => string.Join(", ", _totals.OrderBy(p => p.Key).Select(p => $"{p.Key}={p.Value}"));

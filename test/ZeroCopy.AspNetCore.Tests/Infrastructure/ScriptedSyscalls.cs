@@ -38,6 +38,8 @@ internal sealed class ScriptedSyscalls : ZeroCopySyscalls
     private long _injectedEintr;
     private long _injectedEagain;
     private long _injectedShort;
+    private long _cacheStatCalls;
+    private long _warmCalls;
 
     public ScriptedSyscalls(Func<long, Injection>? sendFile = null, Func<long, Injection>? spliceFromFile = null, Func<long, Injection>? spliceToSocket = null)
     {
@@ -59,6 +61,36 @@ internal sealed class ScriptedSyscalls : ZeroCopySyscalls
     public long InjectedEagain => Interlocked.Read(ref _injectedEagain);
 
     public long InjectedShort => Interlocked.Read(ref _injectedShort);
+
+    /// <summary>
+    /// Scripted page-cache residency, by the file's path: true means "not in the page cache" (the
+    /// probes say so: cachestat counts 0 pages, preadv2(RWF_NOWAIT) fails with EAGAIN). When set,
+    /// every other file reads as fully cached without asking the kernel, so what is offloaded is
+    /// exactly what the script says. Null: the kernel answers.
+    /// </summary>
+    public Func<string, bool>? IsCold { get; init; }
+
+    /// <summary>When set, every cachestat fails with this errno without calling the kernel (a kernel before 6.5: ENOSYS).</summary>
+    public Errno CacheStatFails { get; init; }
+
+    /// <summary>Time a sendfile call from the file (by path) spends before the kernel call: a disk read on the calling thread.</summary>
+    public Func<string, TimeSpan>? SendFileDelay { get; init; }
+
+    /// <summary>Every disk worker's warm waits for this (at most 30 s) before reading.</summary>
+    public TaskCompletionSource? WarmGate { get; init; }
+
+    /// <summary>Time every warm takes before it reads (a slow disk).</summary>
+    public TimeSpan WarmDelay { get; init; }
+
+    /// <summary>Completes when the first warm starts (its argument: the chunk's offset).</summary>
+    public TaskCompletionSource<long> WarmEntered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes when the first delayed sendfile starts.</summary>
+    public TaskCompletionSource SendFileDelayEntered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public long CacheStatCalls => Interlocked.Read(ref _cacheStatCalls);
+
+    public long WarmCalls => Interlocked.Read(ref _warmCalls);
 
     /// <summary>
     /// The storm: every other call fails with EINTR; of the others, every 8th starts a burst of 3
@@ -83,6 +115,13 @@ internal sealed class ScriptedSyscalls : ZeroCopySyscalls
 
     public override long SendFile(SafeHandle socket, SafeHandle file, ref long offset, long count, out Errno errno)
     {
+        if (SendFileDelay is { } delay && delay(PathOf(file)) is { Ticks: > 0 } wait)
+        {
+            SendFileDelayEntered.TrySetResult();
+            // The simulated disk read: this thread is blocked, as sendfile blocks on a cold page.
+            Thread.Sleep(wait);
+        }
+
         var injection = _sendFile(Interlocked.Increment(ref _sendFileCalls) - 1);
         return Apply(injection, count, out errno) is { } fake ? fake : base.SendFile(socket, file, ref offset, Math.Min(count, injection.MaxCount), out errno);
     }
@@ -98,6 +137,60 @@ internal sealed class ScriptedSyscalls : ZeroCopySyscalls
         var injection = _spliceToSocket(Interlocked.Increment(ref _spliceToSocketCalls) - 1);
         return Apply(injection, length, out errno) is { } fake ? fake : base.SpliceToSocket(pipeRead, socket, Math.Min(length, injection.MaxCount), flags, out errno);
     }
+
+    public override long CacheStat(SafeHandle file, long offset, long length, out long cachedPages, out Errno errno)
+    {
+        Interlocked.Increment(ref _cacheStatCalls);
+        if (CacheStatFails != Errno.None)
+        {
+            cachedPages = 0;
+            errno = CacheStatFails;
+            return -1;
+        }
+
+        if (IsCold is not { } isCold)
+        {
+            return base.CacheStat(file, offset, length, out cachedPages, out errno);
+        }
+
+        errno = Errno.None;
+        var pageSize = Environment.SystemPageSize;
+        cachedPages = isCold(PathOf(file)) ? 0 : ((offset + length - 1) / pageSize) - (offset / pageSize) + 1;
+        return 0;
+    }
+
+    public override long ReadOneNoWait(SafeHandle file, long offset, out Errno errno)
+    {
+        if (IsCold is { } isCold && isCold(PathOf(file)))
+        {
+            errno = Errno.EAGAIN;
+            return -1;
+        }
+
+        return base.ReadOneNoWait(file, offset, out errno);
+    }
+
+    public override Errno Warm(SafeHandle sink, SafeHandle file, long offset, long count)
+    {
+        Interlocked.Increment(ref _warmCalls);
+        WarmEntered.TrySetResult(offset);
+        if (WarmGate is { } gate && !gate.Task.Wait(TimeSpan.FromSeconds(30)))
+        {
+            return Errno.ETIMEDOUT;
+        }
+
+        if (WarmDelay > TimeSpan.Zero)
+        {
+            // The simulated disk read, on the worker's thread.
+            Thread.Sleep(WarmDelay);
+        }
+
+        return base.Warm(sink, file, offset, count);
+    }
+
+    /// <summary>The path a descriptor refers to (/proc/self/fd), for scripts keyed by file.</summary>
+    private static string PathOf(SafeHandle file)
+        => new FileInfo("/proc/self/fd/" + file.DangerousGetHandle().ToString(System.Globalization.CultureInfo.InvariantCulture)).LinkTarget ?? "";
 
     /// <returns>-1 for an injected failure (errno set); null to call the kernel.</returns>
     private long? Apply(Injection injection, long count, out Errno errno)

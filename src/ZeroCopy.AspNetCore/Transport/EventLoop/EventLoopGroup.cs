@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Runtime.Versioning;
 using Microsoft.Extensions.Logging;
+using ZeroCopy.AspNetCore.Diagnostics;
 using ZeroCopy.AspNetCore.Native;
 
 namespace ZeroCopy.AspNetCore.Transport.EventLoop;
@@ -18,7 +19,7 @@ namespace ZeroCopy.AspNetCore.Transport.EventLoop;
 /// does not (docs/design/event-loop-engine.md §5.3).
 /// </remarks>
 [SupportedOSPlatform("linux")]
-internal sealed class EventLoopGroup : IDisposable
+internal sealed class EventLoopGroup : IDisposable, ILoopStatistics
 {
     private readonly EventLoop[] _loops;
     private readonly ConnectionSettings[] _settings;
@@ -51,6 +52,10 @@ internal sealed class EventLoopGroup : IDisposable
     }
 
     public IReadOnlyList<EventLoop> Loops => _loops;
+
+    int ILoopStatistics.LoopCount => _loops.Length;
+
+    int ILoopStatistics.ConnectionsOf(int loop) => _loops[loop].ConnectionCount;
 
     /// <summary>Gives an accepted socket to the least-loaded loop and starts serving it there.</summary>
     public EventLoopConnection Accept(Socket socket)

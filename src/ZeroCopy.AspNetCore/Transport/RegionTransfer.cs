@@ -102,6 +102,9 @@ internal sealed class RegionTransfer : IDisposable
     /// <summary>Region bytes not taken from the file yet (not counting bytes held in the pipe or buffer).</summary>
     internal long Untaken => _remaining;
 
+    /// <summary>Bytes taken from the file and not sent yet (in the splice pipe or the copy buffer).</summary>
+    internal long Held => _inPipe + (_heldEnd - _heldStart);
+
     // What the region still has to send: ReportRemaining's figure.
     private long Unsent => _remaining + _inPipe + (_heldEnd - _heldStart);
 

@@ -71,7 +71,9 @@ internal sealed partial class EventLoopConnection : IRegionOwner, IRateLimitedCo
                 }
 
                 // Never past what was probed: the file reads of this step stay in the checked chunk.
-                budget = _probedUntil - transfer.Offset;
+                // The budget counts bytes into the socket: those already taken from the file (a
+                // splice pipe's) need no probe, only file reads must stop at the probed end.
+                budget = transfer.Held + (_probedUntil - transfer.Offset);
                 probed = true;
             }
 

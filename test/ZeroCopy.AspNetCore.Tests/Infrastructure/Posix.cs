@@ -30,6 +30,44 @@ public static partial class Posix
         }
     }
 
+    // RLIMIT_NOFILE is 7 on the generic Linux ABI (x86-64, arm64: asm-generic/resource.h); struct
+    // rlimit is two rlim_t (unsigned long).
+    private const int RlimitNofile = 7;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct RLimit
+    {
+        public ulong Current;
+        public ulong Maximum;
+    }
+
+    [LibraryImport("libc", EntryPoint = "getrlimit", SetLastError = true)]
+    private static partial int GetRLimit(int resource, out RLimit limit);
+
+    [LibraryImport("libc", EntryPoint = "setrlimit", SetLastError = true)]
+    private static partial int SetRLimit(int resource, in RLimit limit);
+
+    /// <summary>getrlimit(RLIMIT_NOFILE): this process's soft and hard descriptor limits.</summary>
+    public static (ulong Soft, ulong Hard) OpenFileLimit()
+    {
+        if (GetRLimit(RlimitNofile, out var limit) != 0)
+        {
+            throw new IOException($"getrlimit failed: errno {Marshal.GetLastPInvokeError()}");
+        }
+
+        return (limit.Current, limit.Maximum);
+    }
+
+    /// <summary>setrlimit(RLIMIT_NOFILE) with the hard limit unchanged: <paramref name="soft"/> may be at most the hard limit.</summary>
+    public static void SetOpenFileSoftLimit(ulong soft)
+    {
+        var limit = new RLimit { Current = soft, Maximum = OpenFileLimit().Hard };
+        if (SetRLimit(RlimitNofile, limit) != 0)
+        {
+            throw new IOException($"setrlimit(RLIMIT_NOFILE, {soft}) failed: errno {Marshal.GetLastPInvokeError()}");
+        }
+    }
+
     /// <summary>Binds a Unix domain socket at <paramref name="path"/>; the file stays while the socket lives.</summary>
     public static Socket CreateSocketFile(string path)
     {

@@ -143,20 +143,28 @@ internal sealed partial class EventLoopConnection
     /// <summary>Loop: Kestrel read enough of the input (or the flush was cancelled).</summary>
     private void OnInputFlushed()
     {
-        _receivePaused = false;
-        var flush = _pendingFlush;
-        _pendingFlush = default;
-        var result = flush.GetAwaiter().GetResult();
-        if (result.IsCompleted || result.IsCanceled || _shutdownReason is not null)
+        // A pipe continuation (see OnOutputReadable): contain failures here.
+        try
         {
-            EndReceive(null);
-            return;
-        }
+            _receivePaused = false;
+            var flush = _pendingFlush;
+            _pendingFlush = default;
+            var result = flush.GetAwaiter().GetResult();
+            if (result.IsCompleted || result.IsCanceled || _shutdownReason is not null)
+            {
+                EndReceive(null);
+                return;
+            }
 
-        // Bytes that arrived while paused raised no new edge.
-        if (_readable)
+            // Bytes that arrived while paused raised no new edge.
+            if (_readable)
+            {
+                Receive();
+            }
+        }
+        catch (Exception ex)
         {
-            Receive();
+            OnLoopError(ex);
         }
     }
 

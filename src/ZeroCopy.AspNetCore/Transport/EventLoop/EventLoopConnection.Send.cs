@@ -173,19 +173,35 @@ internal sealed partial class EventLoopConnection
     /// <summary>Loop: Kestrel flushed (or the pending read was cancelled).</summary>
     private void OnOutputReadable()
     {
-        _outputReadPending = false;
-        var read = _pendingRead;
-        _pendingRead = default;
-        var result = read.GetAwaiter().GetResult();
-        // Nothing was consumed: the next TryRead returns the same buffer (or the completion).
-        _output.Reader.AdvanceTo(result.Buffer.Start);
-        if (_shutdownReason is not null && (_socketClosed || result.IsCanceled))
+        // A pipe continuation: the loop runs it with the pipe's state, not this connection, so a
+        // failure must be contained here (abort this connection, keep the loop).
+        try
         {
-            EndSend(null);
-            return;
-        }
+            _outputReadPending = false;
+            var read = _pendingRead;
+            _pendingRead = default;
+            var result = read.GetAwaiter().GetResult();
+            // Nothing was consumed: the next TryRead returns the same buffer (or the completion).
+            _output.Reader.AdvanceTo(result.Buffer.Start);
+            if (!_sending)
+            {
+                // The send side ended while this read was pending (EndSend cancelled it).
+                _output.Reader.Complete();
+                return;
+            }
 
-        Send();
+            if (_shutdownReason is not null && (_socketClosed || result.IsCanceled))
+            {
+                EndSend(null);
+                return;
+            }
+
+            Send();
+        }
+        catch (Exception ex)
+        {
+            OnLoopError(ex);
+        }
     }
 
     /// <summary>
@@ -290,7 +306,17 @@ internal sealed partial class EventLoopConnection
         SetShutdownReason(reason, reset && reason is not null);
         CloseSocket();
         EndRegion();
-        _output.Reader.Complete(reason is ConnectionResetException or ConnectionAbortedException ? null : reason);
+        if (_outputReadPending)
+        {
+            // A reader may not complete under its own pending read: the cancelled read's
+            // continuation completes it (OnOutputReadable).
+            _output.Reader.CancelPendingRead();
+        }
+        else
+        {
+            _output.Reader.Complete(reason is ConnectionResetException or ConnectionAbortedException ? null : reason);
+        }
+
         _regions.Close();
         if (_receivePaused)
         {

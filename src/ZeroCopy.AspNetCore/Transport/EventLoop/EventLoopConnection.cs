@@ -126,8 +126,16 @@ internal sealed partial class EventLoopConnection : TransportConnection, ILoopHa
         TransportLog.LoopConnectionFailed(_logger, ConnectionId, error);
         SetShutdownReason(new ConnectionAbortedException("The zero-copy event loop failed while serving the connection.", error), reset: true);
         CloseSocket();
-        EndReceive(error);
         EndSend(error);
+        if (_receivePaused)
+        {
+            // A paused receive ends through its cancelled flush.
+            _input.Writer.CancelPendingFlush();
+        }
+        else
+        {
+            EndReceive(error);
+        }
     }
 
     public override void Abort(ConnectionAbortedException abortReason)

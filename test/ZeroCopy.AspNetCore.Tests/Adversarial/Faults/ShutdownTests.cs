@@ -66,7 +66,7 @@ public sealed partial class ShutdownTests : IDisposable
         var readers = new List<Task<string>>();
         try
         {
-            var port = await WaitForPortAsync(process, output).WaitAsync(TimeSpan.FromSeconds(60), ct);
+            var port = await ServerOutput.WaitForPortAsync(process, output, ListeningLine(), portGroup: 2).WaitAsync(TimeSpan.FromSeconds(60), ct);
 
             // All connections at once; the stalled ones take a little of the body and stop reading
             // (the server then blocks on a full socket), the others read on at full speed.
@@ -158,31 +158,6 @@ public sealed partial class ShutdownTests : IDisposable
             {
                 return $"Hang waiting for a response after {completed} complete downloads";
             }
-        }
-    }
-
-    private static async Task<int> WaitForPortAsync(Process process, ConcurrentQueue<string> output)
-    {
-        _ = DrainAsync(process.StandardError, output);
-        while (await process.StandardOutput.ReadLineAsync() is { } line)
-        {
-            output.Enqueue(line);
-            var match = ListeningLine().Match(line);
-            if (match.Success)
-            {
-                _ = DrainAsync(process.StandardOutput, output);
-                return int.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture);
-            }
-        }
-
-        throw new InvalidOperationException("The server exited before it listened:\n" + string.Join('\n', output));
-    }
-
-    private static async Task DrainAsync(StreamReader reader, ConcurrentQueue<string> output)
-    {
-        while (await reader.ReadLineAsync() is { } line)
-        {
-            output.Enqueue(line);
         }
     }
 }

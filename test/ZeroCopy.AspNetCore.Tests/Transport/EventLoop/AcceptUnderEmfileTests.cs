@@ -59,7 +59,7 @@ public sealed partial class AcceptUnderEmfileTests
         var clients = new List<WireClient>();
         try
         {
-            var port = await WaitForPortAsync(process, output).WaitAsync(TimeSpan.FromSeconds(60), ct);
+            var port = await ServerOutput.WaitForPortAsync(process, output, ListeningLine(), portGroup: 1).WaitAsync(TimeSpan.FromSeconds(60), ct);
             var pid = process.Id;
             int Pauses() => output.Count(l => l.Contains(PausedText, StringComparison.Ordinal));
 
@@ -192,32 +192,5 @@ public sealed partial class AcceptUnderEmfileTests
             .Where(c => c[1] == local && c[3] == "0A")
             .Select(c => c[9])
             .FirstOrDefault();
-    }
-
-    private static async Task<int> WaitForPortAsync(Process process, ConcurrentQueue<string> output)
-    {
-        _ = DrainAsync(process.StandardError, output);
-        while (await process.StandardOutput.ReadLineAsync() is { } line)
-        {
-            output.Enqueue(line);
-            var match = ListeningLine().Match(line);
-            if (match.Success)
-            {
-                // Keep draining so the server never blocks on a full stdout pipe.
-                _ = DrainAsync(process.StandardOutput, output);
-                return int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
-            }
-        }
-
-        await process.WaitForExitAsync();
-        throw new InvalidOperationException($"The server exited ({process.ExitCode}) before it listened.");
-    }
-
-    private static async Task DrainAsync(StreamReader reader, ConcurrentQueue<string> output)
-    {
-        while (await reader.ReadLineAsync() is { } line)
-        {
-            output.Enqueue(line);
-        }
     }
 }

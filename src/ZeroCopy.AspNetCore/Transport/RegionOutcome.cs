@@ -15,8 +15,6 @@ internal enum RegionOutcome
     ConnectionReset,
     /// <summary>The connection was aborted (by Kestrel, the rate rule, shutdown) during the send.</summary>
     Aborted,
-    /// <summary>The engine cannot be used for this file (EINVAL/ENOSYS/EOPNOTSUPP before any byte).</summary>
-    Unsupported,
     /// <summary>Any other failure.</summary>
     Failed,
 }

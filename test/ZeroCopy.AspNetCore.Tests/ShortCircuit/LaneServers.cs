@@ -1,0 +1,297 @@
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using System.Text;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.FileProviders;
+
+namespace ZeroCopy.AspNetCore.Tests.ShortCircuit;
+
+/// <summary>How the two servers of a <see cref="LanePair"/> are built (the same for both, but for the lane).</summary>
+public sealed class LaneServerOptions
+{
+    public required ZeroCopyTransportEngine Engine { get; init; }
+
+    /// <summary>The directory the static files come from.</summary>
+    public required string ServedRoot { get; init; }
+
+    /// <summary>The content root (not served).</summary>
+    public required string ContentRoot { get; init; }
+
+    /// <summary>The static-file options around each server's own provider; by default only the provider.</summary>
+    public Func<IFileProvider, StaticFileOptions>? StaticFiles { get; init; }
+
+    /// <summary>More <c>ZeroCopyStaticFiles</c> configuration keys, for both servers.</summary>
+    public IReadOnlyDictionary<string, string?> Settings { get; init; } = new Dictionary<string, string?>();
+
+    public Action<KestrelServerOptions>? Kestrel { get; init; }
+
+    /// <summary>Endpoints for both servers; <see cref="LaneEndpoints.Map"/> when null.</summary>
+    public Action<WebApplication>? Endpoints { get; init; }
+}
+
+/// <summary>The endpoints the tests mix with static files: answered by Kestrel and the application, never by the lane.</summary>
+public static class LaneEndpoints
+{
+    public const string Hello = "/api/hello";
+    public const string Echo = "/echo";
+
+    /// <summary><c>GET /api/hello</c> answers "hello"; <c>POST /echo</c> answers the body it read, with its length.</summary>
+    public static void Map(WebApplication app)
+    {
+        app.MapGet(Hello, () => "hello");
+        app.MapPost(Echo, async (HttpContext context) =>
+        {
+            using var body = new MemoryStream();
+            await context.Request.Body.CopyToAsync(body, context.RequestAborted);
+            var text = Encoding.Latin1.GetString(body.ToArray());
+            return Results.Text(string.Create(CultureInfo.InvariantCulture, $"echo {body.Length}: {text}"));
+        });
+    }
+}
+
+/// <summary>
+/// Kestrel with the zero-copy transport on one engine (<see cref="Engines.Use"/>) serving a folder
+/// with <c>UseZeroCopyStaticFiles</c>, the short-circuit lane on or off by configuration key, the
+/// library's metrics collected.
+/// </summary>
+public sealed class LaneServer : IAsyncDisposable
+{
+    public const string LaneKey = "ZeroCopyStaticFiles:ShortCircuit:Enabled";
+    public const string LaneStrategy = "short-circuit";
+
+    private readonly PhysicalFileProvider _provider;
+
+    private LaneServer(TestHost host, bool lane, PhysicalFileProvider provider)
+    {
+        Host = host;
+        Lane = lane;
+        _provider = provider;
+        Metrics = new MetricsCollector(host.Services.GetRequiredService<IMeterFactory>());
+    }
+
+    public TestHost Host { get; }
+
+    public bool Lane { get; }
+
+    public int Port => Host.Port;
+
+    public MetricsCollector Metrics { get; }
+
+    /// <summary>Responses the lane sent (metric <c>zerocopy.responses</c>, strategy <c>short-circuit</c>).</summary>
+    public long LaneAnswers => Metrics.Responses(LaneStrategy);
+
+    public static async Task<LaneServer> StartAsync(LaneServerOptions options, bool lane)
+    {
+        Engines.Require(options.Engine);
+        var provider = new PhysicalFileProvider(options.ServedRoot);
+        try
+        {
+            var settings = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase)
+            {
+                [LaneKey] = lane ? "true" : "false",
+                // Admitted into the hot-file cache on the first request (the default, made explicit).
+                ["ZeroCopyStaticFiles:Cache:MinHits"] = "1",
+            };
+            foreach (var (key, value) in options.Settings)
+            {
+                settings[key] = value;
+            }
+
+            var host = await TestHost.StartAsync(
+                HostKind.Kestrel,
+                options.ContentRoot,
+                builder =>
+                {
+                    builder.Configuration.AddInMemoryCollection(settings);
+                    builder.Services.AddZeroCopyStaticFiles();
+                    Engines.Use(builder, options.Engine);
+                    if (options.Kestrel is { } kestrel)
+                    {
+                        builder.WebHost.ConfigureKestrel(kestrel);
+                    }
+                },
+                app =>
+                {
+                    app.UseZeroCopyStaticFiles(options.StaticFiles?.Invoke(provider) ?? new StaticFileOptions { FileProvider = provider });
+                    (options.Endpoints ?? LaneEndpoints.Map)(app);
+                },
+                // Trace logs of thousands of requests cost more than the requests.
+                new TestHostOptions { MinimumLevel = LogLevel.Information });
+            return new LaneServer(host, lane, provider);
+        }
+        catch
+        {
+            provider.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Error-level log records (an exception in the lane or the transport shows here).</summary>
+    public IReadOnlyList<string> Errors()
+        => [.. Host.Logs.Records.Where(r => r.Level >= LogLevel.Error).Select(r => $"{r.Category} {r.EventId} {r.Message} {r.Exception}")];
+
+    public async ValueTask DisposeAsync()
+    {
+        Metrics.Dispose();
+        try
+        {
+            await Host.DisposeAsync();
+        }
+        finally
+        {
+            _provider.Dispose();
+        }
+    }
+}
+
+/// <summary>Two servers over the same folder with the same settings: the lane on and the lane off.</summary>
+public sealed class LanePair : IAsyncDisposable
+{
+    private LanePair(LaneServer on, LaneServer off)
+    {
+        On = on;
+        Off = off;
+    }
+
+    public LaneServer On { get; }
+
+    public LaneServer Off { get; }
+
+    public static async Task<LanePair> StartAsync(LaneServerOptions options)
+    {
+        var on = await LaneServer.StartAsync(options, lane: true);
+        try
+        {
+            return new LanePair(on, await LaneServer.StartAsync(options, lane: false));
+        }
+        catch
+        {
+            await on.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Sends each request (with <c>Connection: close</c> added, which the lane never answers) to
+    /// both servers <paramref name="times"/> times, so both have served each file through the
+    /// middleware and admitted it into the hot-file cache: afterwards the two differ only in the lane.
+    /// </summary>
+    public async Task WarmAsync(IEnumerable<(string Target, string[] Headers)> requests, int times = 2)
+    {
+        foreach (var (target, headers) in requests)
+        {
+            for (var i = 0; i < times; i++)
+            {
+                foreach (var server in new[] { On, Off })
+                {
+                    await using var connection = await RawHttp.ConnectAsync(server.Port);
+                    await connection.SendAsync(Wire.Request("GET", target, [.. headers, "Connection: close"]));
+                    var answer = await connection.ReadResponseAsync(head: false);
+                    Assert.True(answer is { Complete: true }, $"Warm-up GET {target} on the lane-{(server.Lane ? "on" : "off")} server: {answer}");
+                }
+            }
+        }
+
+        Assert.Equal(0, Off.LaneAnswers);
+    }
+
+    /// <summary>Error-level logs of both servers.</summary>
+    public IReadOnlyList<string> Errors() => [.. On.Errors(), .. Off.Errors()];
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await On.DisposeAsync();
+        }
+        finally
+        {
+            await Off.DisposeAsync();
+        }
+    }
+}
+
+/// <summary>One request of a comparison: its exact bytes, and whether it is HEAD (its 200 has no body).</summary>
+public sealed record LaneProbe(string Label, byte[] Bytes, bool Head)
+{
+    public static LaneProbe Of(string label, string request)
+        => new(label, Encoding.Latin1.GetBytes(request), request.StartsWith("HEAD ", StringComparison.Ordinal));
+
+    public override string ToString() => Label + ": " + RawHttp.Printable(Bytes, 300);
+}
+
+/// <summary>The answer to one probe (null: the connection ended without one) and how many responses the lane counted meanwhile.</summary>
+public sealed record LaneOutcome(LaneProbe Probe, RawAnswer? Answer, long LaneDelta)
+{
+    public string Masked => Answer is null ? "<no response>" : (Answer.Complete ? string.Empty : "<cut short> ") + Answer.Masked;
+}
+
+public static class LaneExchange
+{
+    /// <summary>
+    /// Sends the probes one at a time on a keep-alive connection (a new one after a response that
+    /// ends the connection), reads each answer exactly, and records the lane's count around each:
+    /// the lane counts a response before its bytes leave, so the difference is that probe's.
+    /// </summary>
+    public static async Task<LaneOutcome[]> SequentialAsync(LaneServer server, IReadOnlyList<LaneProbe> probes, TimeSpan? timeout = null)
+    {
+        var outcomes = new LaneOutcome[probes.Count];
+        RawHttp? connection = null;
+        try
+        {
+            for (var i = 0; i < probes.Count; i++)
+            {
+                connection ??= await RawHttp.ConnectAsync(server.Port);
+                var before = server.LaneAnswers;
+                await connection.SendAsync(probes[i].Bytes);
+                var answer = await connection.ReadResponseAsync(probes[i].Head, timeout ?? RawHttp.DefaultTimeout);
+                outcomes[i] = new LaneOutcome(probes[i], answer, server.LaneAnswers - before);
+                if (answer is null || answer.Close || !answer.Complete || connection.Ended is not null)
+                {
+                    await connection.DisposeAsync();
+                    connection = null;
+                }
+            }
+        }
+        finally
+        {
+            if (connection is not null)
+            {
+                await connection.DisposeAsync();
+            }
+        }
+
+        return outcomes;
+    }
+
+    /// <summary>
+    /// The probes' answers on both servers (at the same time: the two do not share anything),
+    /// and a report of every probe whose answers differ beyond the Date value.
+    /// </summary>
+    public static async Task<(LaneOutcome[] On, LaneOutcome[] Off, List<string> Differences)> CompareAsync(LanePair pair, IReadOnlyList<LaneProbe> probes)
+    {
+        var onTask = SequentialAsync(pair.On, probes);
+        var offTask = SequentialAsync(pair.Off, probes);
+        var on = await onTask;
+        var off = await offTask;
+        var differences = new List<string>();
+        for (var i = 0; i < probes.Count; i++)
+        {
+            if (!string.Equals(on[i].Masked, off[i].Masked, StringComparison.Ordinal))
+            {
+                differences.Add(Difference(probes[i], on[i], off[i]));
+            }
+        }
+
+        return (on, off, differences);
+    }
+
+    public static string Difference(LaneProbe probe, LaneOutcome on, LaneOutcome off)
+        => $"#{probe.Label} {RawHttp.Printable(probe.Bytes, 300)}\n"
+            + $"    lane on  (lane answered: {on.LaneDelta}): {RawHttp.Printable(on.Masked, 600)}\n"
+            + $"    lane off: {RawHttp.Printable(off.Masked, 600)}";
+
+    /// <summary>The first <paramref name="max"/> lines of a failure report, with the total.</summary>
+    public static string Report(string what, IReadOnlyCollection<string> items, int max = 15)
+        => $"{items.Count} {what} (showing {Math.Min(max, items.Count)}):\n" + string.Join("\n", items.Take(max));
+}

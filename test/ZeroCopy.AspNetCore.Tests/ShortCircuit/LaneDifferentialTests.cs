@@ -191,6 +191,7 @@ public sealed class LaneDifferentialTests
         var query = target.IndexOf('?', StringComparison.Ordinal);
         var path = query < 0 ? target : target[..query];
         return path.StartsWith('/')
+            && target.All(c => c is > ' ' and < '\x7f')
             && !path.Contains('%', StringComparison.Ordinal)
             && !path.Contains('\\', StringComparison.Ordinal)
             && !path.Contains('#', StringComparison.Ordinal)
@@ -234,5 +235,7 @@ public sealed class LaneDifferentialTests
         Assert.False(PlainTarget("/sub/.."));
         Assert.False(PlainTarget("one.bin"));
         Assert.False(PlainTarget("http://localhost/one.bin"));
+        Assert.False(PlainTarget("/caf\u00e9.txt"));
+        Assert.False(PlainTarget("/a\u0001.txt"));
     }
 }

@@ -1,0 +1,115 @@
+using System.Diagnostics;
+
+namespace ZeroCopy.AspNetCore.Tests.ShortCircuit;
+
+/// <summary>
+/// Issue 16, timeouts: Kestrel's KeepAliveTimeout (2 s here) and RequestHeadersTimeout (2 s) still
+/// apply to connections whose requests the lane answers. Proves that a connection that got only lane
+/// answers and then idles is closed by the server within a bounded time (as a lane-off connection
+/// is), that a connection sending a lane request every 500 ms for over twice the timeout is never
+/// closed, and that a head left unfinished gets Kestrel's answer, the same bytes as with the lane
+/// off. Times are measured bounds only; nothing waits on a fixed sleep to synchronise.
+/// </summary>
+public sealed class LaneTimeoutTests : IDisposable
+{
+    private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>Generous: Kestrel checks timeouts once a second, and the machine may be loaded.</summary>
+    private static readonly TimeSpan s_closeBound = TimeSpan.FromSeconds(10);
+
+    private readonly LaneSite _site = new();
+
+    public void Dispose() => _site.Dispose();
+
+    [Theory]
+    [MemberData(nameof(Engines.All), MemberType = typeof(Engines))]
+    public async Task Keep_alive_and_request_headers_timeouts_apply_to_lane_connections(ZeroCopyTransportEngine engine)
+    {
+        Engines.Require(engine);
+        await using var pair = await _site.StartAsync(engine, kestrel: o =>
+        {
+            o.Limits.KeepAliveTimeout = s_timeout;
+            o.Limits.RequestHeadersTimeout = s_timeout;
+        });
+
+        var idleOn = IdleAsync(pair.On);
+        var idleOff = IdleAsync(pair.Off);
+        var busy = BusyAsync(pair.On);
+        var partialOn = PartialHeadAsync(pair.On);
+        var partialOff = PartialHeadAsync(pair.Off);
+        await Task.WhenAll(idleOn, idleOff, busy, partialOn, partialOff);
+
+        var (laneOn, endOn, elapsedOn) = await idleOn;
+        var (_, endOff, elapsedOff) = await idleOff;
+        TestContext.Current.TestOutputHelper?.WriteLine(
+            $"{engine}: idle lane connection {endOn} after {elapsedOn.TotalSeconds:F2} s (lane-off {endOff} after {elapsedOff.TotalSeconds:F2} s); busy: {await busy}");
+        Assert.Equal(1, laneOn);
+        Assert.True(endOn != CloseKind.StillOpen, $"A connection that got a lane answer was still open {s_closeBound.TotalSeconds} s later (KeepAliveTimeout {s_timeout.TotalSeconds} s).");
+        Assert.True(endOff != CloseKind.StillOpen, $"The lane-off connection was still open {s_closeBound.TotalSeconds} s later.");
+        Assert.True(elapsedOn >= TimeSpan.FromSeconds(1), $"The idle lane connection was closed {elapsedOn.TotalMilliseconds:F0} ms after its answer, well before KeepAliveTimeout.");
+
+        var (answered, lane, elapsed, ended) = await busy;
+        Assert.True(ended is null, $"A connection sending a lane request every 500 ms was closed ({ended}) after {answered} answers, {elapsed.TotalSeconds:F2} s.");
+        Assert.True(elapsed > 2 * s_timeout, $"The busy connection ran {elapsed.TotalSeconds:F2} s only.");
+        Assert.Equal(answered, lane);
+
+        var (onBytes, onEnd) = await partialOn;
+        var (offBytes, offEnd) = await partialOff;
+        Assert.True(onEnd != CloseKind.StillOpen, $"An unfinished head was still open {s_closeBound.TotalSeconds} s later with the lane on (RequestHeadersTimeout {s_timeout.TotalSeconds} s); received: {RawHttp.Printable(onBytes)}");
+        Assert.True(string.Equals(onBytes, offBytes, StringComparison.Ordinal), $"An unfinished head: lane on ({onEnd}) {RawHttp.Printable(onBytes)}\nlane off ({offEnd}) {RawHttp.Printable(offBytes)}");
+        Assert.Equal(0, pair.Off.LaneAnswers);
+        var errors = pair.Errors();
+        Assert.True(errors.Count == 0, string.Join('\n', errors));
+    }
+
+    /// <summary>One lane-eligible request, then nothing: how the server ends the connection, and when (after the answer).</summary>
+    private static async Task<(long Lane, CloseKind End, TimeSpan Elapsed)> IdleAsync(LaneServer server)
+    {
+        await using var connection = await RawHttp.ConnectAsync(server.Port);
+        var before = server.LaneAnswers;
+        await connection.SendAsync(Wire.Get("/small.txt"));
+        var answer = await connection.ReadResponseAsync(head: false);
+        Assert.True(answer is { Complete: true, Status: 200 }, $"GET /small.txt: {answer}");
+        var lane = server.LaneAnswers - before;
+        var stopwatch = Stopwatch.StartNew();
+        var end = await connection.WaitForEndAsync(s_closeBound);
+        return (lane, end, stopwatch.Elapsed);
+    }
+
+    /// <summary>A lane request every 500 ms for 5 s (2.5 times the timeout), then one more: answers, lane answers, time, and how the connection ended if it did.</summary>
+    private static async Task<(int Answered, long Lane, TimeSpan Elapsed, string? Ended)> BusyAsync(LaneServer server)
+    {
+        await using var connection = await RawHttp.ConnectAsync(server.Port);
+        var before = server.LaneAnswers;
+        var stopwatch = Stopwatch.StartNew();
+        var answered = 0;
+        for (var i = 0; i <= 10; i++)
+        {
+            if (i > 0)
+            {
+                // Pacing of the client, not synchronisation: the gaps are what is tested.
+                await Task.Delay(TimeSpan.FromMilliseconds(500), TestContext.Current.CancellationToken);
+            }
+
+            await connection.SendAsync(Wire.Get("/small.txt"));
+            var answer = await connection.ReadResponseAsync(head: false, TimeSpan.FromSeconds(5));
+            if (answer is not { Complete: true, Status: 200, Close: false } || connection.Ended is not null)
+            {
+                return (answered, server.LaneAnswers - before, stopwatch.Elapsed, $"request {i + 1}: {answer?.ToString() ?? "no answer"}, connection {connection.Ended?.ToString() ?? "open"}");
+            }
+
+            answered++;
+        }
+
+        return (answered, server.LaneAnswers - before, stopwatch.Elapsed, null);
+    }
+
+    /// <summary>The start of a lane-eligible head, never finished: what the server sends until it ends the connection.</summary>
+    private static async Task<(string Masked, CloseKind End)> PartialHeadAsync(LaneServer server)
+    {
+        await using var connection = await RawHttp.ConnectAsync(server.Port);
+        await connection.SendAsync("GET /small.txt HTTP/1.1\r\nHost: local");
+        var (data, end) = await connection.ReadToEndAsync(s_closeBound);
+        return (RawHttp.MaskDate(data), end);
+    }
+}

@@ -38,4 +38,7 @@ internal sealed class ConnectionSettings
 
     /// <summary>EventLoop engine with disk offload: reads chunks that are not cached into the page cache, off the loop.</summary>
     public EventLoop.DiskWorkers? DiskWorkers { get; init; }
+
+    /// <summary>Reads requests before Kestrel (the short-circuit lane); null for none.</summary>
+    public IConnectionLane? Lane { get; init; }
 }

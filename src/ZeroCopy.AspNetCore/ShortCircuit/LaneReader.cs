@@ -14,12 +14,21 @@ namespace ZeroCopy.AspNetCore.ShortCircuit;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Ordering: the lane runs only inside Kestrel's <see cref="ReadAsync"/>, which Kestrel's HTTP/1.x
-/// loop calls for the next request only after it has written and flushed the previous response
-/// (and never while a request without a body is being processed). So lane responses and Kestrel's
-/// responses are written to the output by one caller at a time, in request order. A request the
-/// lane forwards is handed over alone (the buffer Kestrel sees ends where the request ends, which
-/// the lane knows because it has no body); when Kestrel asks for more, it has answered it.
+/// Ordering: the lane runs only inside Kestrel's pending <see cref="ReadAsync"/>, which Kestrel's
+/// HTTP/1.x loop calls for the next request only after it has written and flushed the previous
+/// response (HttpProtocol.ProcessRequests awaits ProduceEnd, and reads nothing while a request
+/// without a body is processed). So lane responses and Kestrel's responses are written to the
+/// output by one caller at a time, in request order. A request the lane forwards is handed over
+/// alone (the buffer Kestrel sees ends where the request ends, which the lane knows because it has
+/// no body); when Kestrel asks for more, it has answered it.
+/// </para>
+/// <para>
+/// Threads: the input pipe of a lane connection resumes its reader inline, so the lane answers on
+/// the transport's thread where the bytes arrived (the EventLoop engine's loop, the Sockets
+/// engine's I/O queue) and its response is sent in the same turn: no thread-pool hop, as nginx's
+/// event loop. The lane runs no application code and never blocks on the network; every read
+/// result Kestrel gets is handed to the thread pool first (<see cref="HandOffAsync(ValueTask{ReadResult})"/>),
+/// unless Kestrel runs inline anyway (UnsafePreferInlineScheduling).
 /// </para>
 /// <para>
 /// Certainty: a head the lane cannot read with no doubt (<see cref="LaneRequest"/>), a request with
@@ -45,6 +54,7 @@ internal sealed class LaneReader : PipeReader
     private readonly PipeWriter _output;
     private readonly IFeatureCollection _features;
     private readonly LaneSettings _settings;
+    private readonly bool _handOff;
     private byte[]? _scratch;
     private volatile bool _passThrough;
 
@@ -54,8 +64,14 @@ internal sealed class LaneReader : PipeReader
     private bool _heartbeat;
     private int _closeRequested;
 
-    public LaneReader(ShortCircuitLane lane, PipeReader inner, PipeWriter output, IFeatureCollection features)
+    /// <param name="lane">The lane's settings and answers.</param>
+    /// <param name="inner">The input pipe's reader (its continuations run inline on the transport's thread when <paramref name="handOff"/>).</param>
+    /// <param name="output">The connection's output writer.</param>
+    /// <param name="features">The connection's features.</param>
+    /// <param name="handOff">Hand read results to the thread pool before Kestrel sees them (Kestrel is not inline).</param>
+    public LaneReader(ShortCircuitLane lane, PipeReader inner, PipeWriter output, IFeatureCollection features, bool handOff)
     {
+        _handOff = handOff;
         _lane = lane;
         _inner = inner;
         _output = output;
@@ -64,7 +80,27 @@ internal sealed class LaneReader : PipeReader
     }
 
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
-        => _passThrough ? _inner.ReadAsync(cancellationToken) : ReadLaneAsync(cancellationToken);
+    {
+        if (!_passThrough)
+        {
+            return ReadLaneAsync(cancellationToken);
+        }
+
+        var read = _inner.ReadAsync(cancellationToken);
+        return !_handOff || read.IsCompleted ? read : HandOffAsync(read);
+    }
+
+    /// <summary>
+    /// A read that completes later completes on the transport's thread (the input pipe's reader
+    /// scheduler is inline for the lane): Kestrel, and the application behind it, continue on the
+    /// thread pool instead, as with the application scheduler the pipe would otherwise have.
+    /// </summary>
+    private static async ValueTask<ReadResult> HandOffAsync(ValueTask<ReadResult> read)
+    {
+        var result = await read;
+        await Task.Yield();
+        return result;
+    }
 
     public override bool TryRead(out ReadResult result)
     {
@@ -95,13 +131,17 @@ internal sealed class LaneReader : PipeReader
             Volatile.Write(ref _lastActivity, Environment.TickCount64);
         }
 
+        // True while this method runs where the input pipe resumed it: the transport's thread.
+        var onTransport = false;
         while (true)
         {
-            var result = await _inner.ReadAsync(cancellationToken);
+            var read = _inner.ReadAsync(cancellationToken);
+            onTransport |= _handOff && !read.IsCompleted;
+            var result = await read;
             var buffer = result.Buffer;
             if (result.IsCanceled || buffer.IsEmpty)
             {
-                return result;
+                return await HandOffAsync(result, onTransport);
             }
 
             var position = buffer.Start;
@@ -123,7 +163,14 @@ internal sealed class LaneReader : PipeReader
                 position = step.Answered;
                 if (step.Count > 0)
                 {
-                    await _output.FlushAsync(cancellationToken);
+                    var flush = _output.FlushAsync(cancellationToken);
+                    if (!flush.IsCompleted)
+                    {
+                        // Backpressure: resumed by the output's writer scheduler, the application's.
+                        await flush;
+                        onTransport = false;
+                    }
+
                     Answered();
                 }
 
@@ -136,23 +183,34 @@ internal sealed class LaneReader : PipeReader
                         {
                             // The client finished sending: Kestrel sees the end as it would have.
                             _kestrelBusy = true;
-                            return new ReadResult(buffer.Slice(position), isCanceled: false, isCompleted: true);
+                            return await HandOffAsync(new ReadResult(buffer.Slice(position), isCanceled: false, isCompleted: true), onTransport);
                         }
 
                         _inner.AdvanceTo(position, buffer.End);
                         break;
                     case Next.Forward:
                         _kestrelBusy = true;
-                        return new ReadResult(buffer.Slice(position, step.ForwardEnd), isCanceled: false, result.IsCompleted && step.ForwardEnd.Equals(buffer.End));
+                        return await HandOffAsync(new ReadResult(buffer.Slice(position, step.ForwardEnd), isCanceled: false, result.IsCompleted && step.ForwardEnd.Equals(buffer.End)), onTransport);
                     default:
                         _kestrelBusy = true;
                         _passThrough = true;
-                        return new ReadResult(buffer.Slice(position), isCanceled: false, result.IsCompleted);
+                        return await HandOffAsync(new ReadResult(buffer.Slice(position), isCanceled: false, result.IsCompleted), onTransport);
                 }
 
                 break;
             }
         }
+    }
+
+    /// <summary>Returns <paramref name="result"/> to Kestrel, on the thread pool when this runs on the transport's thread.</summary>
+    private static async ValueTask<ReadResult> HandOffAsync(ReadResult result, bool onTransport)
+    {
+        if (onTransport)
+        {
+            await Task.Yield();
+        }
+
+        return result;
     }
 
     /// <summary>Answers the candidate requests at the front of <paramref name="buffer"/>, up to <see cref="FlushEvery"/> bytes.</summary>

@@ -65,18 +65,24 @@ internal sealed class ShortCircuitLane : IConnectionLane
         }
     }
 
-    public PipeReader? Attach(PipeReader input, PipeWriter output, IFeatureCollection features)
+    public bool IsActive
     {
-        foreach (var slot in _slots)
+        get
         {
-            if (slot.Middleware?.Site.ShortCircuit == true)
+            foreach (var slot in _slots)
             {
-                return new LaneReader(this, input, output, features);
+                if (slot.Middleware?.Site.ShortCircuit == true)
+                {
+                    return true;
+                }
             }
-        }
 
-        return null;
+            return false;
+        }
     }
+
+    public PipeReader? Attach(PipeReader input, PipeWriter output, IFeatureCollection features, bool handOff)
+        => new LaneReader(this, input, output, features, handOff);
 
     /// <summary>
     /// Writes the response to a candidate request into <paramref name="output"/>, or returns false

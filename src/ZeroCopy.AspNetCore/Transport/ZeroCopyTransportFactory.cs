@@ -147,6 +147,7 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
         {
             // Kestrel reads input on the application scheduler; the socket side runs on the transport's.
             InputOptions = new PipeOptions(pool, applicationScheduler, transportScheduler, maxRead, maxRead / 2, useSynchronizationContext: false),
+            LaneInputOptions = _lane is null ? null : new PipeOptions(pool, PipeScheduler.Inline, transportScheduler, maxRead, maxRead / 2, useSynchronizationContext: false),
             OutputOptions = new PipeOptions(pool, transportScheduler, applicationScheduler, maxWrite, maxWrite / 2, useSynchronizationContext: false),
             MemoryPool = pool,
             WaitForDataBeforeAllocatingBuffer = _socketOptions.WaitForDataBeforeAllocatingBuffer,

@@ -10,11 +10,14 @@
 #   --rounds N            rounds (default 3)          --duration S      seconds per cell (default 2)
 #   --big-duration S      seconds per 64 MiB cell (2) --warmup S        warm-up per server start (3)
 #   --connections LIST    default 4,32                --threads N       wrk threads (default 2)
-#   --servers LIST        stock,stream,sendfile,splice,cache,eventloop,eventloop-inline,nginx (default
-#                         all; eventloop*: ours Auto + hot cache on the EventLoop engine, -inline with
-#                         UnsafePreferInlineScheduling, which runs plaintext,4k,64m unless --workloads
-#                         is given); under the table, issue 15's targets per engine
-#   --workloads LIST      4k,64k,1m,64m,small,plaintext,4k-tls,64m-tls,4k-h2 (default all; the
+#   --servers LIST        stock,stream,sendfile,splice,cache,eventloop,eventloop-inline,shortcircuit,
+#                         shortcircuit-eventloop,nginx (default all; eventloop*: ours Auto + hot cache
+#                         on the EventLoop engine, -inline with UnsafePreferInlineScheduling, which runs
+#                         plaintext,4k,64m unless --workloads is given; shortcircuit*: ours Auto + hot
+#                         cache with the short-circuit lane, Sockets / EventLoop engine, plaintext,4k,
+#                         small,small-cached unless --workloads is given); under the table, issue 15's targets per engine
+#   --workloads LIST      4k,64k,1m,64m,small,small-cached,plaintext,4k-tls,64m-tls,4k-h2 (default all;
+#                         small-cached: the small files once cached, after 4 s of them on the measured mount; the
 #                         last three: HTTPS/1.1 with wrk and HTTP/2 with h2load, on stock, cache, nginx)
 #   --small-sample N      small files SHA-checked per server start (100)
 #   --keep-files          keep the generated files and server logs

@@ -328,13 +328,13 @@ internal sealed class Harness
         var (url, mode, value, prefix) = workload.Check switch
         {
             _ when workload.Plaintext => (server.BaseUrl + workload.UrlPath, "fixed", workload.BodyLength.ToString(CultureInfo.InvariantCulture), null),
-            CheckMode.Small => (server.BaseUrl + "/", "small", FileSet.SmallCount.ToString(CultureInfo.InvariantCulture), WarmRoot),
+            CheckMode.Small => (server.BaseUrl + "/", "small", FileSet.SmallCount.ToString(CultureInfo.InvariantCulture), workload.WarmMeasured ? null : WarmRoot),
             CheckMode.Fixed => (server.BaseUrlFor(workload) + WarmRoot + workload.UrlPath, "fixed", workload.BodyLength.ToString(CultureInfo.InvariantCulture), null),
             _ => (server.BaseUrlFor(workload) + WarmRoot + workload.UrlPath, "bytes", workload.BodyLength.ToString(CultureInfo.InvariantCulture), (string?)null),
         };
         try
         {
-            var warm = await _wrk.RunAsync(url, 4, 1, mode, value, cancel, prefix);
+            var warm = await _wrk.RunAsync(url, 4, workload.WarmMeasured ? Workload.CachedWarmupSeconds : 1, mode, value, cancel, prefix);
             return warm.SocketErrors > 0 || warm.BadStatus > 0 || warm.ErrStatus > 0 || warm.BadLength > 0
                 ? string.Create(CultureInfo.InvariantCulture, $"errors during the {workload.Id} warm-up: {warm.SocketErrors} socket errors, {Math.Max(warm.BadStatus, warm.ErrStatus)} bad statuses, {warm.BadLength} wrong lengths")
                 : null;

@@ -15,11 +15,15 @@ internal sealed class HarnessOptions
           --big-duration S        seconds of load per 64 MiB cell (default 2)
           --warmup S              seconds of mixed load after each server start (default 3; 0 = none)
           --connections LIST      wrk connection counts (default 4,32)
-          --servers LIST          any of stock,stream,sendfile,splice,cache,eventloop,eventloop-inline,nginx
-                                  (default all); eventloop and eventloop-inline are ours Auto + hot cache on
-                                  the EventLoop engine (inline: Kestrel's UnsafePreferInlineScheduling);
-                                  without --workloads eventloop-inline runs only plaintext,4k,64m
-          --workloads LIST        any of 4k,64k,1m,64m,small,plaintext,4k-tls,64m-tls,4k-h2 (default all);
+          --servers LIST          any of stock,stream,sendfile,splice,cache,eventloop,eventloop-inline,
+                                  shortcircuit,shortcircuit-eventloop,nginx (default all); eventloop and
+                                  eventloop-inline are ours Auto + hot cache on the EventLoop engine (inline:
+                                  Kestrel's UnsafePreferInlineScheduling); without --workloads
+                                  eventloop-inline runs only plaintext,4k,64m; shortcircuit* are ours Auto +
+                                  hot cache with the short-circuit lane on the Sockets / EventLoop engine,
+                                  without --workloads they run only plaintext,4k,small,small-cached
+          --workloads LIST        any of 4k,64k,1m,64m,small,small-cached,plaintext,4k-tls,64m-tls,4k-h2 (default
+                                  all; small-cached: the small files after a 4 s warm-up on the measured mount);
                                   the last three (HTTPS/1.1 with wrk, HTTP/2 with h2load) run on stock, cache and nginx
           --threads N             wrk threads (default 2)
           --small-sample N        small files checked by SHA-256 per server start (default 100)

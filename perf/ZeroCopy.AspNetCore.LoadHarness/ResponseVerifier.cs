@@ -23,7 +23,7 @@ internal static class ResponseVerifier
             headerBytes[file.UrlPath] = await CheckFileAsync(probe, file, timeout.Token);
         }
 
-        if (workloads.Any(static w => w.Id == "small"))
+        if (workloads.Any(static w => w.Check == CheckMode.Small))
         {
             var random = new Random(seed);
             var indices = new SortedSet<int> { 0, FileSet.SmallCount - 1 };

@@ -29,6 +29,9 @@ internal sealed record ServerSpec(string Id, string Title, ServerKind Kind, stri
     public const string StockId = "stock";
     public const string NginxId = "nginx";
 
+    /// <summary>Passed through to the PerfHost's configuration.</summary>
+    private const string ShortCircuitOn = "--ZeroCopyStaticFiles:ShortCircuit:Enabled=true";
+
     // Ours' rows name their engine: once the library's default engine changes (issue 15), the rows
     // that are not about the event loop must go on measuring the Sockets engine.
     public static readonly IReadOnlyList<ServerSpec> All =
@@ -41,6 +44,11 @@ internal sealed record ServerSpec(string Id, string Title, ServerKind Kind, stri
         new("eventloop", "ours Auto + hot cache, EventLoop", ServerKind.PerfHost, ["--impl", "zerocopy", "--mode", "Auto", "--cache", "on", "--engine", "EventLoop"], RunsPlaintext: true, Strategy: "hot-cache"),
         new("eventloop-inline", "ours Auto + hot cache, EventLoop, inline", ServerKind.PerfHost, ["--impl", "zerocopy", "--mode", "Auto", "--cache", "on", "--engine", "EventLoop", "--inline"], RunsPlaintext: true, Strategy: "hot-cache",
             DefaultWorkloads: ["plaintext", "4k", "64m"]),
+        // Issue 16: the lane on each engine; plaintext shows what it costs requests it does not take.
+        new("shortcircuit", "ours short-circuit", ServerKind.PerfHost, ["--impl", "zerocopy", "--mode", "Auto", "--cache", "on", "--engine", "Sockets", ShortCircuitOn], RunsPlaintext: true, Strategy: "short-circuit",
+            DefaultWorkloads: ["plaintext", "4k", "small", "small-cached"]),
+        new("shortcircuit-eventloop", "ours short-circuit, EventLoop", ServerKind.PerfHost, ["--impl", "zerocopy", "--mode", "Auto", "--cache", "on", "--engine", "EventLoop", ShortCircuitOn], RunsPlaintext: true, Strategy: "short-circuit",
+            DefaultWorkloads: ["plaintext", "4k", "small", "small-cached"]),
         new(NginxId, "nginx", ServerKind.Nginx, [], RunsPlaintext: true, Strategy: null, RunsTls: true),
     ];
 

@@ -85,6 +85,9 @@ public sealed class ZeroCopyStaticFilesOptions
     /// <remarks>Defaults to a <see cref="ZeroCopyCacheOptions"/> with its defaults.</remarks>
     public ZeroCopyCacheOptions Cache { get; set; } = new();
 
+    /// <summary>The short-circuit lane: plain requests for cached files answered by the transport (off by default).</summary>
+    public ZeroCopyShortCircuitOptions ShortCircuit { get; set; } = new();
+
     /// <summary>
     /// Most ranges one request may ask for: a Range header with 2 to <see cref="MaxRanges"/> ranges
     /// is answered 206 <c>multipart/byteranges</c>; more ranges, or ranges that add up to more than

@@ -87,6 +87,17 @@ internal sealed class CacheEntry : IHeldFile
 
     int? IHeldFile.KnownSiblings => Key.Variant == 0 ? Siblings : null;
 
+    /// <summary>
+    /// Set when the middleware itself answered a request for this file from the cache with an empty
+    /// PathBase, reached through the application's pipeline: the short-circuit lane answers only such
+    /// files, so it never serves one the pipeline would not have let the middleware see (a Map
+    /// branch, UsePathBase, an endpoint with the same path).
+    /// </summary>
+    public bool ServedByPipeline { get; set; }
+
+    /// <inheritdoc cref="IHeldFile.PreparedHeads"/>
+    public object? PreparedHeads { get; set; }
+
     /// <inheritdoc cref="IHeldFile.CacheControl"/>
     public string? CacheControl { get; set; }
 

@@ -52,6 +52,9 @@ internal sealed class ConfigurationSectionReader : IConfigureOptions<ZeroCopySta
         .Bool(nameof(ZeroCopyPrecompressedOptions.Enabled), static (o, value) => o.Enabled = value)
         .Strings(nameof(ZeroCopyPrecompressedOptions.Encodings), static (o, value) => o.Encodings = value);
 
+    private static readonly KeyTable<ZeroCopyShortCircuitOptions> s_shortCircuit = new KeyTable<ZeroCopyShortCircuitOptions>()
+        .Bool(nameof(ZeroCopyShortCircuitOptions.Enabled), static (o, value) => o.Enabled = value);
+
     private static readonly KeyTable<ZeroCopyDefaultDocumentsOptions> s_defaultDocuments = new KeyTable<ZeroCopyDefaultDocumentsOptions>()
         .Bool(nameof(ZeroCopyDefaultDocumentsOptions.Enabled), static (o, value) => o.Enabled = value)
         .Strings(nameof(ZeroCopyDefaultDocumentsOptions.FileNames), static (o, value) => o.FileNames = value);
@@ -67,6 +70,7 @@ internal sealed class ConfigurationSectionReader : IConfigureOptions<ZeroCopySta
         .Enum<ZeroCopyMode>(nameof(ZeroCopyStaticFilesOptions.Mode), static (o, value) => o.Mode = value)
         .Int64(nameof(ZeroCopyStaticFilesOptions.MinZeroCopyBytes), static (o, value) => o.MinZeroCopyBytes = value)
         .Add(nameof(ZeroCopyStaticFilesOptions.Cache), static (child, o, options) => s_cache.Read(child, o.Cache, options))
+        .Add(nameof(ZeroCopyStaticFilesOptions.ShortCircuit), static (child, o, options) => s_shortCircuit.Read(child, o.ShortCircuit, options))
         .Int32(nameof(ZeroCopyStaticFilesOptions.MaxRanges), static (o, value) => o.MaxRanges = value)
         .Add(nameof(ZeroCopyStaticFilesOptions.CacheControlRules), static (child, o, options) => o.CacheControlRules = ReadRules(child, options))
         .Add(nameof(ZeroCopyStaticFilesOptions.ETag), static (child, o, options) => s_etag.Read(child, o.ETag, options))

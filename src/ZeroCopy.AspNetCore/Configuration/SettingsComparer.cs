@@ -40,6 +40,7 @@ internal static class SettingsComparer
         Check(responses, current.Mode == next.Mode, nameof(ZeroCopyStaticFilesOptions.Mode));
         Check(responses, current.MinZeroCopyBytes == next.MinZeroCopyBytes, nameof(ZeroCopyStaticFilesOptions.MinZeroCopyBytes));
         Check(responses, current.Cache.Enabled == next.Cache.Enabled, Key(nameof(ZeroCopyStaticFilesOptions.Cache), nameof(ZeroCopyCacheOptions.Enabled)));
+        Check(responses, current.ShortCircuit.Enabled == next.ShortCircuit.Enabled, Key(nameof(ZeroCopyStaticFilesOptions.ShortCircuit), nameof(ZeroCopyShortCircuitOptions.Enabled)));
         Check(responses, current.MaxRanges == next.MaxRanges, nameof(ZeroCopyStaticFilesOptions.MaxRanges));
         Check(responses, SameRules(current.CacheControlRules, next.CacheControlRules), nameof(ZeroCopyStaticFilesOptions.CacheControlRules));
         Check(responses, current.ETag.Mode == next.ETag.Mode, Key(nameof(ZeroCopyStaticFilesOptions.ETag), nameof(ZeroCopyETagOptions.Mode)));

@@ -7,6 +7,8 @@ internal enum ResponseStrategy
     SendFile,
     Splice,
     HotCache,
+    /// <summary>Answered by the short-circuit lane in the transport, before Kestrel parsed the request.</summary>
+    ShortCircuit,
 }
 
 /// <summary>
@@ -49,6 +51,7 @@ internal static class DiagnosticNames
         ResponseStrategy.SendFile => "sendfile",
         ResponseStrategy.Splice => "splice",
         ResponseStrategy.HotCache => "hot-cache",
+        ResponseStrategy.ShortCircuit => "short-circuit",
         _ => "unknown",
     };
 

@@ -44,7 +44,7 @@ internal sealed class ZeroCopyMetrics : IDisposable
         _responses = _meter.CreateCounter<long>(
             "zerocopy.responses",
             unit: "{response}",
-            description: "File responses with a body, by the strategy that produced the body (hot-cache: the bytes came from the hot-file cache's memory, however they were sent).");
+            description: "File responses with a body, by the strategy that produced the body (hot-cache: the bytes came from the hot-file cache's memory, however they were sent; short-circuit: every response the transport's short-circuit lane sent, HEAD and 304 included).");
         _bytes = _meter.CreateCounter<long>(
             "zerocopy.response.bytes",
             unit: "By",

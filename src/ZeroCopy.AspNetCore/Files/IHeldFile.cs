@@ -35,6 +35,12 @@ internal interface IHeldFile
     string? CacheControl { get; }
 
     /// <summary>Takes one more reference (false when the last one is already gone).</summary>
+    /// <summary>
+    /// Response heads the short-circuit lane prepared for this version (opaque here), built on
+    /// first use; a new version is a new held file, so they never outlive what they describe.
+    /// </summary>
+    object? PreparedHeads { get; set; }
+
     bool TryAcquire();
 
     /// <summary>Gives the caller's reference back.</summary>

@@ -62,6 +62,9 @@ internal sealed class ResolvedFile : IDisposable
     /// same until it is disposed. Null when nothing is held (a descriptor of this request's own) or
     /// after <see cref="Dispose"/>.
     /// </summary>
+    /// <summary>The held file (a cache entry) this response uses, or null for a file opened for it.</summary>
+    public IHeldFile? Held => _held;
+
     public IDisposable? Hold() => _held is { } held && held.TryAcquire() ? new Reference(held) : null;
 
     public void Dispose()

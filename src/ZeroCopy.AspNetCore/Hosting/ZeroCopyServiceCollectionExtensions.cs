@@ -8,6 +8,7 @@ using Microsoft.Extensions.Options;
 using ZeroCopy.AspNetCore;
 using ZeroCopy.AspNetCore.Configuration;
 using ZeroCopy.AspNetCore.Diagnostics;
+using ZeroCopy.AspNetCore.ShortCircuit;
 using ZeroCopy.AspNetCore.Transport;
 using ZeroCopy.AspNetCore.Files;
 
@@ -39,6 +40,8 @@ public static class ZeroCopyServiceCollectionExtensions
                 sp.GetRequiredService<IConfiguration>().GetSection(ZeroCopyStaticFilesOptions.SectionName)));
         services.AddSingleton<ZeroCopySettings>();
         services.TryAddSingleton<FileRoots>();
+        services.TryAddSingleton<ShortCircuitLane>();
+        services.TryAddSingleton<IConnectionLane>(static sp => sp.GetRequiredService<ShortCircuitLane>());
         return services;
     }
 
@@ -82,7 +85,8 @@ public static class ZeroCopyServiceCollectionExtensions
                 sp.GetRequiredService<IOptions<SocketTransportOptions>>(),
                 sp.GetRequiredService<ILoggerFactory>(),
                 sp.GetService<IMemoryPoolFactory<byte>>(),
-                sp.GetRequiredService<ZeroCopyMetrics>())));
+                sp.GetRequiredService<ZeroCopyMetrics>(),
+                sp.GetService<IConnectionLane>())));
         return services;
     }
 

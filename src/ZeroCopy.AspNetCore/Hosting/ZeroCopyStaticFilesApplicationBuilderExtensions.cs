@@ -8,6 +8,7 @@ using ZeroCopy.AspNetCore;
 using ZeroCopy.AspNetCore.Body;
 using ZeroCopy.AspNetCore.Configuration;
 using ZeroCopy.AspNetCore.Diagnostics;
+using ZeroCopy.AspNetCore.ShortCircuit;
 using ZeroCopy.AspNetCore.StaticFiles;
 using ZeroCopy.AspNetCore.Files;
 
@@ -83,7 +84,18 @@ public static class ZeroCopyStaticFilesApplicationBuilderExtensions
             app.UseZeroCopySendFile();
         }
 
-        return app.Use(next => new ZeroCopyStaticFileMiddleware(next, options, codeWins, settings, roots, environment, loggerFactory, metrics).Invoke);
+        // The lane answers for middlewares in the order they were added (ApplicationBuilder builds them last first).
+        var slot = settings.IsRegistered ? app.ApplicationServices.GetService<ShortCircuitLane>()?.Reserve() : null;
+        return app.Use(next =>
+        {
+            var middleware = new ZeroCopyStaticFileMiddleware(next, options, codeWins, settings, roots, environment, loggerFactory, metrics);
+            if (slot is not null)
+            {
+                slot.Middleware = middleware;
+            }
+
+            return middleware.Invoke;
+        });
     }
 
     /// <summary>The registered services, or one fallback per application (and one warning) without <c>AddZeroCopyStaticFiles()</c>.</summary>

@@ -43,9 +43,19 @@ internal sealed class FileLocator(ILogger logger)
     /// the probes of siblings that did not exist at its last validation.
     /// </summary>
     public (ResolvedFile? File, bool Vary, bool NotAcceptable) SelectRepresentation(in FileRequest request, string? contentType, ResolvedFile? identityHit)
+        => SelectRepresentation(request.Site, request.SubPath, request.Context.Request.Headers.AcceptEncoding, contentType, identityHit);
+
+    /// <summary>
+    /// The file itself from the cache when <paramref name="subPath"/> (the path below RequestPath)
+    /// is a cached file: the first thing a GET or HEAD is answered from, by the middleware and by
+    /// the short-circuit lane alike. The caller owns the reference.
+    /// </summary>
+    public static CacheEntry? HotEntry(StaticFileSite site, string subPath)
+        => site.Cache is { } cache && LinuxOnly.IsSupported ? cache.TryGet(new CacheKey(subPath, 0), countMiss: false) : null;
+
+    /// <inheritdoc cref="SelectRepresentation(in FileRequest, string?, ResolvedFile?)"/>
+    public (ResolvedFile? File, bool Vary, bool NotAcceptable) SelectRepresentation(StaticFileSite site, string subPath, StringValues acceptEncoding, string? contentType, ResolvedFile? identityHit)
     {
-        var site = request.Site;
-        var subPath = request.SubPath;
         var encodings = site.Precompressed;
         if (encodings.Length == 0)
         {
@@ -60,7 +70,7 @@ internal sealed class FileLocator(ILogger logger)
 
         // Bit i: the i-th sibling may exist (all of them when nothing is known).
         var candidates = identityHit?.KnownSiblings ?? ~0;
-        var accept = AcceptEncoding.Parse(request.Context.Request.Headers.AcceptEncoding);
+        var accept = AcceptEncoding.Parse(acceptEncoding);
         var tried = 0;
         while (true)
         {

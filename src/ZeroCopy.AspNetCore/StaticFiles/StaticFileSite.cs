@@ -63,5 +63,8 @@ internal sealed class StaticFileSite
     /// <summary>The hot-file cache (Linux, physical root, cache enabled), else null.</summary>
     public required Caching.FileCache? Cache { get; init; }
 
+    /// <summary>The short-circuit lane may answer this site's cached files (set, and no prepare callbacks).</summary>
+    public required bool ShortCircuit { get; init; }
+
     public bool HasPrepareCallbacks => OnPrepareResponse is not null || OnPrepareResponseAsync is not null;
 }

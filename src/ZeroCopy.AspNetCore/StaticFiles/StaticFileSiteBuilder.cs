@@ -74,6 +74,8 @@ internal static class StaticFileSiteBuilder
             cache = new FileCache(config.Cache, rootDirectory, provider, etags, keepDescriptorFrom: Math.Max(1, config.MinZeroCopyBytes), metrics, [.. precompressed.Select(static p => p.Item2)], cacheControlRules.For);
         }
 
+        var onPrepare = ReferenceEquals(code.OnPrepareResponse, s_defaults.OnPrepareResponse) ? null : code.OnPrepareResponse;
+        var onPrepareAsync = ReferenceEquals(code.OnPrepareResponseAsync, s_defaults.OnPrepareResponseAsync) ? null : code.OnPrepareResponseAsync;
         return new StaticFileSite
         {
             RequestPath = requestPath,
@@ -82,8 +84,8 @@ internal static class StaticFileSiteBuilder
             ServeUnknownFileTypes = serveUnknown,
             DefaultContentType = defaultContentType,
             HttpsCompression = code.HttpsCompression,
-            OnPrepareResponse = ReferenceEquals(code.OnPrepareResponse, s_defaults.OnPrepareResponse) ? null : code.OnPrepareResponse,
-            OnPrepareResponseAsync = ReferenceEquals(code.OnPrepareResponseAsync, s_defaults.OnPrepareResponseAsync) ? null : code.OnPrepareResponseAsync,
+            OnPrepareResponse = onPrepare,
+            OnPrepareResponseAsync = onPrepareAsync,
             CacheControl = config.CacheControl,
             CacheControlRules = cacheControlRules,
             ETags = etags,
@@ -96,6 +98,8 @@ internal static class StaticFileSiteBuilder
             MinZeroCopyBytes = config.MinZeroCopyBytes,
             Root = rootDirectory,
             Cache = cache,
+            // A prepare callback may change any response: the lane cannot know what it would send.
+            ShortCircuit = config.ShortCircuit.Enabled && cache is not null && onPrepare is null && onPrepareAsync is null,
         };
     }
 }

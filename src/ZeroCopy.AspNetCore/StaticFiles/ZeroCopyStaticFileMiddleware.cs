@@ -79,6 +79,9 @@ internal sealed class ZeroCopyStaticFileMiddleware
         settings.Changed += Rebuild;
     }
 
+    /// <summary>The settings in effect now (rebuilt on a configuration reload).</summary>
+    internal StaticFileSite Site => _site;
+
     public Task Invoke(HttpContext context)
     {
         var site = _site;
@@ -95,13 +98,17 @@ internal sealed class ZeroCopyStaticFileMiddleware
         {
             StaticFileLog.PathMismatch(_logger, subPath.Value);
         }
-        else if (site.Cache is { } cache && LinuxOnly.IsSupported
-            && cache.TryGet(new CacheKey(subPath.Value!, 0), countMiss: false) is { } entry)
+        else if (FileLocator.HotEntry(site, subPath.Value!) is { } entry)
         {
             // A cache hit: no content-type lookup, no open, no stat (the entry was admitted with
             // them). A file without precompressed siblings is the answer whatever the client
             // accepts, unless it refuses identity; the entry knows its siblings.
             var request = new FileRequest(context, site, subPath.Value!);
+            if (site.ShortCircuit && !context.Request.PathBase.HasValue)
+            {
+                entry.ServedByPipeline = true;
+            }
+
             var file = new ResolvedFile(entry);
             return file.KnownSiblings == 0 && FileLocator.IdentityAccepted(context.Request.Headers.AcceptEncoding)
                 ? RespondAsync(request, file, request.SubPath, vary: false)

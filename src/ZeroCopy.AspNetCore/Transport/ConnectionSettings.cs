@@ -38,4 +38,14 @@ internal sealed class ConnectionSettings
 
     /// <summary>EventLoop engine with disk offload: reads chunks that are not cached into the page cache, off the loop.</summary>
     public EventLoop.DiskWorkers? DiskWorkers { get; init; }
+
+    /// <summary>Reads requests before Kestrel (the short-circuit lane); null for none.</summary>
+    public IConnectionLane? Lane { get; init; }
+
+    /// <summary>
+    /// <see cref="InputOptions"/> for a connection with the lane: the reader's continuations run
+    /// inline on the transport's thread, so the lane answers where the bytes arrived (no thread-pool
+    /// hop); it hands Kestrel's reads to the thread pool itself.
+    /// </summary>
+    public PipeOptions? LaneInputOptions { get; init; }
 }

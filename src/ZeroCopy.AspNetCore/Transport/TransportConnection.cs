@@ -56,11 +56,15 @@ internal abstract partial class TransportConnection : ConnectionContext
         RemoteEndPoint = socket.RemoteEndPoint;
         ConnectionClosed = _connectionClosedSource.Token;
 
-        _input = new Pipe(settings.InputOptions);
+        var lane = settings.Lane is { IsActive: true } active ? active : null;
+        _input = new Pipe(lane is not null && settings.LaneInputOptions is { } laneInput ? laneInput : settings.InputOptions);
         _output = new Pipe(settings.OutputOptions);
         _regions = new RegionQueue(settings.MaxQueuedRegions);
         _outputWriter = new RegionPipeWriter(_output, _regions, AbortForRegion, settings.RegionReleaseThreshold > 0 ? settings.RegionReleaseThreshold : long.MaxValue);
-        _originalTransport = new DuplexPipe(_input.Reader, _outputWriter);
+        // The lane reads only what Kestrel asks for, on Kestrel's side; it never sees TLS plaintext
+        // (TLS wraps this pipe) and gives up on bytes it cannot read as HTTP/1.1 requests.
+        var input = lane?.Attach(_input.Reader, _outputWriter, _features, handOff: settings.InputOptions.ReaderScheduler != PipeScheduler.Inline) ?? _input.Reader;
+        _originalTransport = new DuplexPipe(input, _outputWriter);
         Transport = _originalTransport;
     }
 

@@ -25,6 +25,7 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
     private readonly ILogger _logger;
     private readonly IMemoryPoolFactory<byte>? _memoryPoolFactory;
     private readonly ZeroCopyMetrics? _metrics;
+    private readonly IConnectionLane? _lane;
     private readonly Lock _lock = new();
     private readonly List<IDisposable> _owned = [];
     private ConnectionSettings[]? _queues;
@@ -39,8 +40,10 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
         IOptions<SocketTransportOptions> socketOptions,
         ILoggerFactory loggerFactory,
         IMemoryPoolFactory<byte>? memoryPoolFactory,
-        ZeroCopyMetrics? metrics = null)
+        ZeroCopyMetrics? metrics = null,
+        IConnectionLane? lane = null)
     {
+        _lane = lane;
         _options = options.Value;
         _socketOptions = socketOptions.Value;
         _logger = loggerFactory.CreateLogger(TransportLog.Category);
@@ -144,6 +147,7 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
         {
             // Kestrel reads input on the application scheduler; the socket side runs on the transport's.
             InputOptions = new PipeOptions(pool, applicationScheduler, transportScheduler, maxRead, maxRead / 2, useSynchronizationContext: false),
+            LaneInputOptions = _lane is null ? null : new PipeOptions(pool, PipeScheduler.Inline, transportScheduler, maxRead, maxRead / 2, useSynchronizationContext: false),
             OutputOptions = new PipeOptions(pool, transportScheduler, applicationScheduler, maxWrite, maxWrite / 2, useSynchronizationContext: false),
             MemoryPool = pool,
             WaitForDataBeforeAllocatingBuffer = _socketOptions.WaitForDataBeforeAllocatingBuffer,
@@ -158,6 +162,7 @@ internal sealed class ZeroCopyTransportFactory : IConnectionListenerFactory, ICo
             Pipes = _pipes,
             CacheProbe = _cacheProbe,
             DiskWorkers = _diskWorkers,
+            Lane = _lane,
         };
     }
 

@@ -1,0 +1,324 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
+using ZeroCopy.AspNetCore.Diagnostics;
+
+namespace ZeroCopy.AspNetCore.ShortCircuit;
+
+/// <summary>
+/// The connection input Kestrel reads: while Kestrel waits for its next request, the lane answers
+/// the plain requests at the front of the input itself and hands Kestrel exactly one request at a
+/// time, or the rest of the connection.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Ordering: the lane runs only inside Kestrel's pending <see cref="ReadAsync"/>, which Kestrel's
+/// HTTP/1.x loop calls for the next request only after it has written and flushed the previous
+/// response (HttpProtocol.ProcessRequests awaits ProduceEnd, and reads nothing while a request
+/// without a body is processed). So lane responses and Kestrel's responses are written to the
+/// output by one caller at a time, in request order. A request the lane forwards is handed over
+/// alone (the buffer Kestrel sees ends where the request ends, which the lane knows because it has
+/// no body); when Kestrel asks for more, it has answered it.
+/// </para>
+/// <para>
+/// Threads: the input pipe of a lane connection resumes its reader inline, so the lane answers on
+/// the transport's thread where the bytes arrived (the EventLoop engine's loop, the Sockets
+/// engine's I/O queue) and its response is sent in the same turn: no thread-pool hop, as nginx's
+/// event loop. The lane runs no application code and never blocks on the network; every read
+/// result Kestrel gets is handed to the thread pool first (<see cref="HandOffAsync(ValueTask{ReadResult})"/>),
+/// unless Kestrel runs inline anyway (UnsafePreferInlineScheduling).
+/// </para>
+/// <para>
+/// Certainty: a head the lane cannot read with no doubt (<see cref="LaneRequest"/>), a request with
+/// a body, an upgrade, an incomplete head, or a failure hands the rest of the connection to Kestrel
+/// for good: the lane never parses a connection again after Kestrel may have read a body from it,
+/// so the two can never disagree on where a request ends.
+/// </para>
+/// <para>
+/// Timeouts: Kestrel's keep-alive timer runs from its own last response. After lane answers the
+/// lane pushes it back (<see cref="IConnectionTimeoutFeature"/>) and closes an idle connection
+/// itself, gracefully, once it has been idle for Kestrel's KeepAliveTimeout (checked on Kestrel's
+/// once-a-second heartbeat), as Kestrel does. Request-header timeouts are Kestrel's: a head the
+/// lane would have to wait for goes to Kestrel.
+/// </para>
+/// </remarks>
+internal sealed class LaneReader : PipeReader
+{
+    /// <summary>Lane responses written before a flush (bounded like Kestrel's output buffer).</summary>
+    private const int FlushEvery = 64 * 1024;
+
+    private readonly ShortCircuitLane _lane;
+    private readonly PipeReader _inner;
+    private readonly PipeWriter _output;
+    private readonly IFeatureCollection _features;
+    private readonly LaneSettings _settings;
+    private readonly bool _handOff;
+    private byte[]? _scratch;
+    private volatile bool _passThrough;
+
+    // Keep-alive: the last time the connection did anything (a lane answer, Kestrel back for more).
+    private long _lastActivity;
+    private volatile bool _kestrelBusy;
+    private bool _heartbeat;
+    private int _closeRequested;
+
+    /// <param name="lane">The lane's settings and answers.</param>
+    /// <param name="inner">The input pipe's reader (its continuations run inline on the transport's thread when <paramref name="handOff"/>).</param>
+    /// <param name="output">The connection's output writer.</param>
+    /// <param name="features">The connection's features.</param>
+    /// <param name="handOff">Hand read results to the thread pool before Kestrel sees them (Kestrel is not inline).</param>
+    public LaneReader(ShortCircuitLane lane, PipeReader inner, PipeWriter output, IFeatureCollection features, bool handOff)
+    {
+        _handOff = handOff;
+        _lane = lane;
+        _inner = inner;
+        _output = output;
+        _features = features;
+        _settings = lane.Settings;
+    }
+
+    public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+    {
+        if (!_passThrough)
+        {
+            return ReadLaneAsync(cancellationToken);
+        }
+
+        var read = _inner.ReadAsync(cancellationToken);
+        return !_handOff || read.IsCompleted ? read : HandOffAsync(read);
+    }
+
+    /// <summary>
+    /// A read that completes later completes on the transport's thread (the input pipe's reader
+    /// scheduler is inline for the lane): Kestrel, and the application behind it, continue on the
+    /// thread pool instead, as with the application scheduler the pipe would otherwise have.
+    /// </summary>
+    private static async ValueTask<ReadResult> HandOffAsync(ValueTask<ReadResult> read)
+    {
+        var result = await read;
+        await Task.Yield();
+        return result;
+    }
+
+    public override bool TryRead(out ReadResult result)
+    {
+        if (_passThrough)
+        {
+            return _inner.TryRead(out result);
+        }
+
+        // Kestrel then calls ReadAsync, where the lane runs.
+        result = default;
+        return false;
+    }
+
+    public override void AdvanceTo(SequencePosition consumed) => _inner.AdvanceTo(consumed);
+
+    public override void AdvanceTo(SequencePosition consumed, SequencePosition examined) => _inner.AdvanceTo(consumed, examined);
+
+    public override void CancelPendingRead() => _inner.CancelPendingRead();
+
+    public override void Complete(Exception? exception = null) => _inner.Complete(exception);
+
+    private async ValueTask<ReadResult> ReadLaneAsync(CancellationToken cancellationToken)
+    {
+        if (_kestrelBusy)
+        {
+            // Kestrel is back for its next request: it has answered the one it was given.
+            _kestrelBusy = false;
+            Volatile.Write(ref _lastActivity, Environment.TickCount64);
+        }
+
+        // True while this method runs where the input pipe resumed it: the transport's thread.
+        var onTransport = false;
+        while (true)
+        {
+            var read = _inner.ReadAsync(cancellationToken);
+            onTransport |= _handOff && !read.IsCompleted;
+            var result = await read;
+            var buffer = result.Buffer;
+            if (result.IsCanceled || buffer.IsEmpty)
+            {
+                return await HandOffAsync(result, onTransport);
+            }
+
+            var position = buffer.Start;
+            while (true)
+            {
+                Step step;
+                try
+                {
+                    step = Run(buffer.Slice(position));
+                }
+                catch (Exception ex)
+                {
+                    // Nothing half-written: a response is written whole or not at all (only a
+                    // completed output, the connection ending, throws from a write).
+                    LaneLog.Failed(_lane.Logger, ConnectionId, ex);
+                    step = new Step(position, Next.PassThrough, default, 0);
+                }
+
+                position = step.Answered;
+                if (step.Count > 0)
+                {
+                    var flush = _output.FlushAsync(cancellationToken);
+                    if (!flush.IsCompleted)
+                    {
+                        // Backpressure: resumed by the output's writer scheduler, the application's.
+                        await flush;
+                        onTransport = false;
+                    }
+
+                    Answered();
+                }
+
+                switch (step.Next)
+                {
+                    case Next.More:
+                        continue;
+                    case Next.Read:
+                        if (result.IsCompleted)
+                        {
+                            // The client finished sending: Kestrel sees the end as it would have.
+                            _kestrelBusy = true;
+                            return await HandOffAsync(new ReadResult(buffer.Slice(position), isCanceled: false, isCompleted: true), onTransport);
+                        }
+
+                        _inner.AdvanceTo(position, buffer.End);
+                        break;
+                    case Next.Forward:
+                        _kestrelBusy = true;
+                        return await HandOffAsync(new ReadResult(buffer.Slice(position, step.ForwardEnd), isCanceled: false, result.IsCompleted && step.ForwardEnd.Equals(buffer.End)), onTransport);
+                    default:
+                        _kestrelBusy = true;
+                        _passThrough = true;
+                        return await HandOffAsync(new ReadResult(buffer.Slice(position), isCanceled: false, result.IsCompleted), onTransport);
+                }
+
+                break;
+            }
+        }
+    }
+
+    /// <summary>Returns <paramref name="result"/> to Kestrel, on the thread pool when this runs on the transport's thread.</summary>
+    private static async ValueTask<ReadResult> HandOffAsync(ReadResult result, bool onTransport)
+    {
+        if (onTransport)
+        {
+            await Task.Yield();
+        }
+
+        return result;
+    }
+
+    /// <summary>Answers the candidate requests at the front of <paramref name="buffer"/>, up to <see cref="FlushEvery"/> bytes.</summary>
+    private Step Run(ReadOnlySequence<byte> buffer)
+    {
+        var consumed = buffer.Start;
+        var count = 0;
+        var before = _output.CanGetUnflushedBytes ? _output.UnflushedBytes : 0;
+        while (true)
+        {
+            var rest = buffer.Slice(consumed);
+            if (rest.IsEmpty)
+            {
+                return new Step(consumed, Next.Read, default, count);
+            }
+
+            var data = rest.FirstSpan;
+            if (!LaneRequest.TryRead(data, _settings.Limits, out var request))
+            {
+                if (data.Length < rest.Length && data.Length < _settings.Limits.MaxHead)
+                {
+                    // The head may go on in the next segment of the pipe.
+                    data = Gather(rest);
+                }
+
+                if (data.Length == rest.FirstSpan.Length || !LaneRequest.TryRead(data, _settings.Limits, out request))
+                {
+                    // Incomplete: Kestrel waits for the rest, under its request-header timeout.
+                    LaneLog.PassThrough(_lane.Logger, ConnectionId, "incomplete head");
+                    return new Step(consumed, Next.PassThrough, default, count);
+                }
+            }
+
+            switch (request.Verdict)
+            {
+                case LaneVerdict.Candidate when _lane.TryAnswer(ref request, _output):
+                    consumed = rest.GetPosition(request.Length);
+                    count++;
+                    if (_output.CanGetUnflushedBytes && _output.UnflushedBytes - before >= FlushEvery)
+                    {
+                        return new Step(consumed, Next.More, default, count);
+                    }
+
+                    continue;
+                case LaneVerdict.Candidate or LaneVerdict.Forward:
+                    return new Step(consumed, Next.Forward, rest.GetPosition(request.Length), count);
+                default:
+                    LaneLog.PassThrough(_lane.Logger, ConnectionId, "a head the lane does not read");
+                    return new Step(consumed, Next.PassThrough, default, count);
+            }
+        }
+    }
+
+    private ReadOnlySpan<byte> Gather(ReadOnlySequence<byte> rest)
+    {
+        var length = (int)Math.Min(rest.Length, _settings.Limits.MaxHead);
+        _scratch ??= new byte[_settings.Limits.MaxHead];
+        rest.Slice(0, length).CopyTo(_scratch);
+        return _scratch.AsSpan(0, length);
+    }
+
+    private void Answered()
+    {
+        Volatile.Write(ref _lastActivity, Environment.TickCount64);
+        if (_settings.KeepAlive is not { } keepAlive)
+        {
+            return;
+        }
+
+        // Kestrel's keep-alive timer started at its own last response; without this it would close
+        // a connection busy with lane answers. Two heartbeats later than the lane's own check, which
+        // closes gracefully first; the timer is Kestrel's fallback (it aborts).
+        _features.Get<IConnectionTimeoutFeature>()?.ResetTimeout(keepAlive + TimeSpan.FromSeconds(2));
+        if (!_heartbeat && _features.Get<IConnectionHeartbeatFeature>() is { } heartbeat)
+        {
+            _heartbeat = true;
+            heartbeat.OnHeartbeat(static state => ((LaneReader)state).OnHeartbeat(), this);
+        }
+    }
+
+    private void OnHeartbeat()
+    {
+        if (_passThrough || _kestrelBusy || _settings.KeepAlive is not { } keepAlive
+            || Environment.TickCount64 - Volatile.Read(ref _lastActivity) < (long)keepAlive.TotalMilliseconds
+            || Interlocked.Exchange(ref _closeRequested, 1) != 0)
+        {
+            return;
+        }
+
+        // Kestrel's graceful path (as for its own keep-alive timeout): the pending read is
+        // cancelled, Kestrel stops, the transport sends FIN.
+        LaneLog.KeepAliveTimeout(_lane.Logger, ConnectionId);
+        _features.Get<IConnectionLifetimeNotificationFeature>()?.RequestClose();
+    }
+
+    private string? ConnectionId => _features.Get<IConnectionIdFeature>()?.ConnectionId;
+
+    private enum Next : byte
+    {
+        /// <summary>More of the buffer to answer after a flush.</summary>
+        More,
+        /// <summary>Everything answered: read more.</summary>
+        Read,
+        /// <summary>Kestrel answers the next request (it ends at ForwardEnd).</summary>
+        Forward,
+        /// <summary>Kestrel gets the rest of the connection.</summary>
+        PassThrough,
+    }
+
+    private readonly record struct Step(SequencePosition Answered, Next Next, SequencePosition ForwardEnd, int Count);
+}

@@ -1,0 +1,167 @@
+using System.Diagnostics.Metrics;
+using Microsoft.AspNetCore.Http;
+
+namespace ZeroCopy.AspNetCore.Tests.ShortCircuit.Pipeline;
+
+/// <summary>
+/// When the lane may answer at all: only when switched on, only for a middleware without prepare
+/// callbacks, and only for files the middleware has itself answered through the pipeline with an
+/// empty PathBase (so a Map branch's files are never answered at paths the pipeline would not give them).
+/// Each case counts the lane's responses (strategy short-circuit) on real Kestrel with our transport.
+/// </summary>
+public sealed class LaneEligibilityTests
+{
+    private const string ShortCircuit = "short-circuit";
+
+    private static async Task<(TestHost Host, MetricsCollector Metrics)> StartAsync(
+        TempDirectory root,
+        ZeroCopyTransportEngine engine,
+        bool enabled,
+        Action<WebApplication> pipeline)
+    {
+        var host = await TestHost.StartAsync(
+            HostKind.Kestrel,
+            root.Path,
+            builder =>
+            {
+                Engines.Use(builder, engine);
+                builder.Services.AddZeroCopyStaticFiles(o =>
+                {
+                    o.ShortCircuit.Enabled = enabled;
+                    o.Cache.MinHits = 1;
+                });
+            },
+            pipeline);
+        return (host, new MetricsCollector(host.Services.GetRequiredService<IMeterFactory>()));
+    }
+
+    private static async Task<byte[]> GetAsync(WireClient connection, string target)
+    {
+        await connection.SendAsync(Wire.Get(target));
+        var response = await connection.ReadResponseAsync();
+        Assert.Equal(200, response.Status);
+        return response.Body;
+    }
+
+    [Theory]
+    [MemberData(nameof(Engines.All), MemberType = typeof(Engines))]
+    public async Task A_file_served_through_the_pipeline_is_then_answered_by_the_lane(ZeroCopyTransportEngine engine)
+    {
+        using var root = new TempDirectory();
+        var bytes = File.ReadAllBytes(root.WriteRandom("wwwroot/a.bin", 4096));
+        var (host, metrics) = await StartAsync(root, engine, enabled: true, app => app.UseZeroCopyStaticFiles());
+        await using var _ = host;
+        using var __ = metrics;
+        await using var connection = await WireClient.ConnectAsync(host.Port, resetIsEnd: true);
+
+        // 1: admitted (a miss); 2: a hit through the middleware, which approves it; 3..10: the lane.
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.Equal(bytes, await GetAsync(connection, "/a.bin"));
+        }
+
+        Assert.Equal(8, metrics.Responses(ShortCircuit));
+        Assert.Equal(8L * 4096, metrics.Bytes(ShortCircuit));
+    }
+
+    [Theory]
+    [MemberData(nameof(Engines.All), MemberType = typeof(Engines))]
+    public async Task The_lane_is_off_unless_enabled(ZeroCopyTransportEngine engine)
+    {
+        using var root = new TempDirectory();
+        var bytes = File.ReadAllBytes(root.WriteRandom("wwwroot/a.bin", 4096));
+        var (host, metrics) = await StartAsync(root, engine, enabled: false, app => app.UseZeroCopyStaticFiles());
+        await using var _ = host;
+        using var __ = metrics;
+        await using var connection = await WireClient.ConnectAsync(host.Port, resetIsEnd: true);
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.Equal(bytes, await GetAsync(connection, "/a.bin"));
+        }
+
+        Assert.Equal(0, metrics.Responses(ShortCircuit));
+        Assert.True(metrics.Responses("hot-cache") >= 9, metrics.Dump());
+    }
+
+    [Theory]
+    [MemberData(nameof(Engines.All), MemberType = typeof(Engines))]
+    public async Task A_middleware_with_a_prepare_callback_is_never_short_circuited(ZeroCopyTransportEngine engine)
+    {
+        using var root = new TempDirectory();
+        root.WriteRandom("wwwroot/a.bin", 4096);
+        var (host, metrics) = await StartAsync(root, engine, enabled: true, app => app.UseZeroCopyStaticFiles(new StaticFileOptions
+        {
+            OnPrepareResponse = context => context.Context.Response.Headers["X-Prepared"] = "yes",
+        }));
+        await using var _ = host;
+        using var __ = metrics;
+        await using var connection = await WireClient.ConnectAsync(host.Port, resetIsEnd: true);
+        for (var i = 0; i < 10; i++)
+        {
+            await connection.SendAsync(Wire.Get("/a.bin"));
+            var response = await connection.ReadResponseAsync();
+            Assert.Equal("yes", response.Header("X-Prepared"));
+        }
+
+        Assert.Equal(0, metrics.Responses(ShortCircuit));
+    }
+
+    [Theory]
+    [MemberData(nameof(Engines.All), MemberType = typeof(Engines))]
+    public async Task Files_of_a_Map_branch_are_not_answered_at_paths_outside_the_branch(ZeroCopyTransportEngine engine)
+    {
+        using var root = new TempDirectory();
+        var bytes = File.ReadAllBytes(root.WriteRandom("wwwroot/a.bin", 4096));
+        var (host, metrics) = await StartAsync(root, engine, enabled: true, app =>
+        {
+            app.Map("/branch", branch => branch.UseZeroCopyStaticFiles());
+            app.Run(context =>
+            {
+                context.Response.StatusCode = StatusCodes.Status404NotFound;
+                return Task.CompletedTask;
+            });
+        });
+        await using var _ = host;
+        using var __ = metrics;
+        await using var connection = await WireClient.ConnectAsync(host.Port, resetIsEnd: true);
+        for (var i = 0; i < 10; i++)
+        {
+            // Cached and hit through the branch (PathBase "/branch")...
+            Assert.Equal(bytes, await GetAsync(connection, "/branch/a.bin"));
+        }
+
+        // ...the pipeline never gives "/a.bin" to the middleware: the lane must not either.
+        for (var i = 0; i < 3; i++)
+        {
+            await connection.SendAsync(Wire.Get("/a.bin"));
+            Assert.Equal(404, (await connection.ReadResponseAsync()).Status);
+        }
+
+        Assert.Equal(0, metrics.Responses(ShortCircuit));
+    }
+
+    [Theory]
+    [MemberData(nameof(Engines.All), MemberType = typeof(Engines))]
+    public async Task An_endpoint_with_the_path_of_a_file_keeps_answering(ZeroCopyTransportEngine engine)
+    {
+        using var root = new TempDirectory();
+        root.WriteRandom("wwwroot/a.bin", 4096);
+        var (host, metrics) = await StartAsync(root, engine, enabled: true, app =>
+        {
+            app.UseRouting();
+            app.UseZeroCopyStaticFiles();
+            app.MapGet("/a.bin", () => "endpoint");
+        });
+        await using var _ = host;
+        using var __ = metrics;
+        await using var connection = await WireClient.ConnectAsync(host.Port, resetIsEnd: true);
+        for (var i = 0; i < 10; i++)
+        {
+            await connection.SendAsync(Wire.Get("/a.bin"));
+            var response = await connection.ReadResponseAsync();
+            Assert.Equal("endpoint", System.Text.Encoding.UTF8.GetString(response.Body));
+        }
+
+        Assert.Equal(0, metrics.Responses(ShortCircuit));
+    }
+}

@@ -12,7 +12,7 @@ namespace ZeroCopy.AspNetCore.Tests.ShortCircuit;
 /// symlinks, dot entries, FIFOs, hostile precompressed siblings), with the tree's files warmed into
 /// the cache. Proves that every answer is byte-identical (Date aside), that the lane answered the
 /// plain requests for cached files, and that nothing it answered came from outside the root, from a
-/// hidden entry or from a target with percent-encoding, an empty or a dot segment.
+/// dot-file or from a target with percent-encoding, an empty or a dot segment.
 /// </summary>
 [SupportedOSPlatform("linux")]
 public sealed class LaneHostilePathTests
@@ -65,7 +65,7 @@ public sealed class LaneHostilePathTests
             {
                 var method = label == "HEAD" ? "HEAD" : "GET";
                 byte[] bytes = [.. Encoding.ASCII.GetBytes(method + " "), .. target, .. Encoding.ASCII.GetBytes(" HTTP/1.1\r\nHost: localhost\r\n" + (header is null ? string.Empty : header + "\r\n") + "\r\n")];
-                probes.Add(new LaneProbe(label + " " + RawRequest.Describe(target), bytes, method == "HEAD"));
+                probes.Add(new LaneProbe(label + " " + RawRequest.Describe(target), bytes, method == "HEAD", LaneProbe.Doubtful(Encoding.Latin1.GetString(bytes))));
                 targets.Add(target);
             }
 
@@ -90,9 +90,12 @@ public sealed class LaneHostilePathTests
                 {
                     wrong.Add($"{probes[i].Label}: not a plain origin-form target, yet the lane answered {answer.Status}");
                 }
-                else if (path.Split('/').Any(segment => segment.StartsWith('.')))
+                else if (path.Split('/')[^1].StartsWith('.'))
                 {
-                    wrong.Add($"{probes[i].Label}: a hidden entry, yet the lane answered {answer.Status}");
+                    // A dot-file (PhysicalFileProvider's ExclusionFilters.Sensitive; the middleware
+                    // refuses it). A file inside a dot-directory (/.well-known/security.txt) is served
+                    // by stock and by the middleware alike, so by the lane too.
+                    wrong.Add($"{probes[i].Label}: a dot-file, yet the lane answered {answer.Status}");
                 }
                 else if (answer.Status is 200 && tree.Classify(path).Cause is not (PathCause.RegularFile or PathCause.SymlinkInsideRoot))
                 {

@@ -27,6 +27,9 @@ public sealed class LaneServerOptions
 
     /// <summary>Endpoints for both servers; <see cref="LaneEndpoints.Map"/> when null.</summary>
     public Action<WebApplication>? Endpoints { get; init; }
+
+    /// <summary>The least log level kept (Information: trace logs of thousands of requests cost more than the requests).</summary>
+    public LogLevel MinimumLevel { get; init; } = LogLevel.Information;
 }
 
 /// <summary>The endpoints the tests mix with static files: answered by Kestrel and the application, never by the lane.</summary>
@@ -115,8 +118,7 @@ public sealed class LaneServer : IAsyncDisposable
                     app.UseZeroCopyStaticFiles(options.StaticFiles?.Invoke(provider) ?? new StaticFileOptions { FileProvider = provider });
                     (options.Endpoints ?? LaneEndpoints.Map)(app);
                 },
-                // Trace logs of thousands of requests cost more than the requests.
-                new TestHostOptions { MinimumLevel = LogLevel.Information });
+                new TestHostOptions { MinimumLevel = options.MinimumLevel });
             return new LaneServer(host, lane, provider);
         }
         catch
@@ -125,6 +127,12 @@ public sealed class LaneServer : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>Log records of the lane and of Kestrel's connection handling, for failure messages.</summary>
+    public string ConnectionLog()
+        => string.Join('\n', Host.Logs.Records
+            .Where(r => r.Category.StartsWith("ZeroCopy.AspNetCore.ShortCircuit", StringComparison.Ordinal) || r.Category.StartsWith("Microsoft.AspNetCore.Server.Kestrel", StringComparison.Ordinal))
+            .Select(r => $"  {r.Level} {r.Category} {r.EventId.Name}: {r.Message}"));
 
     /// <summary>Error-level log records (an exception in the lane or the transport shows here).</summary>
     public IReadOnlyList<string> Errors()
@@ -211,11 +219,33 @@ public sealed class LanePair : IAsyncDisposable
     }
 }
 
-/// <summary>One request of a comparison: its exact bytes, and whether it is HEAD (its 200 has no body).</summary>
-public sealed record LaneProbe(string Label, byte[] Bytes, bool Head)
+/// <summary>
+/// One request of a comparison: its exact bytes, and whether it is HEAD (its 200 has no body).
+/// <see cref="Isolate"/>: sent on a connection of its own. The lane hands the rest of a connection
+/// to Kestrel after bytes it cannot read with certainty, so a probe that may be such bytes must not
+/// share its connection with the probes after it.
+/// </summary>
+public sealed record LaneProbe(string Label, byte[] Bytes, bool Head, bool Isolate = false)
 {
-    public static LaneProbe Of(string label, string request)
-        => new(label, Encoding.Latin1.GetBytes(request), request.StartsWith("HEAD ", StringComparison.Ordinal));
+    public static LaneProbe Of(string label, string request, bool isolate = false)
+        => new(label, Encoding.Latin1.GetBytes(request), request.StartsWith("HEAD ", StringComparison.Ordinal), isolate);
+
+    /// <summary>
+    /// Whether <paramref name="request"/> may be bytes the lane does not read with certainty: a
+    /// request line other than "METHOD plain-target HTTP/1.1", a head over 1 KiB, a byte outside
+    /// printable ASCII, CR and LF.
+    /// </summary>
+    public static bool Doubtful(string request)
+    {
+        var line = request.Split("\r\n")[0].Split(' ');
+        return request.Length > 1024
+            || request.Any(c => c is not ('\r' or '\n') and (< ' ' or > '~'))
+            || line.Length != 3
+            || line[0].Length == 0
+            || !line[0].All(char.IsAsciiLetterUpper)
+            || line[2] != "HTTP/1.1"
+            || !LaneDifferentialTests.PlainTarget(line[1]);
+    }
 
     public override string ToString() => Label + ": " + RawHttp.Printable(Bytes, 300);
 }
@@ -241,6 +271,16 @@ public static class LaneExchange
         {
             for (var i = 0; i < probes.Count; i++)
             {
+                if (probes[i].Isolate)
+                {
+                    await using var own = await RawHttp.ConnectAsync(server.Port);
+                    var start = server.LaneAnswers;
+                    await own.SendAsync(probes[i].Bytes);
+                    var reply = await own.ReadResponseAsync(probes[i].Head, timeout ?? RawHttp.DefaultTimeout);
+                    outcomes[i] = new LaneOutcome(probes[i], reply, server.LaneAnswers - start);
+                    continue;
+                }
+
                 connection ??= await RawHttp.ConnectAsync(server.Port);
                 var before = server.LaneAnswers;
                 await connection.SendAsync(probes[i].Bytes);

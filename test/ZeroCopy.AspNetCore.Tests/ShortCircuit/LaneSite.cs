@@ -33,13 +33,13 @@ public sealed class LaneSite : IDisposable
 
     public TempDirectory Content { get; }
 
-    public LaneServerOptions Options(ZeroCopyTransportEngine engine, Action<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>? kestrel = null)
-        => new() { Engine = engine, ServedRoot = Root.Path, ContentRoot = Content.Path, Kestrel = kestrel };
+    public LaneServerOptions Options(ZeroCopyTransportEngine engine, Action<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>? kestrel = null, LogLevel minimumLevel = LogLevel.Information)
+        => new() { Engine = engine, ServedRoot = Root.Path, ContentRoot = Content.Path, Kestrel = kestrel, MinimumLevel = minimumLevel };
 
     /// <summary>Starts the pair and warms <see cref="Warmed"/> (and app.js's gzip sibling) on both.</summary>
-    public async Task<LanePair> StartAsync(ZeroCopyTransportEngine engine, Action<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>? kestrel = null)
+    public async Task<LanePair> StartAsync(ZeroCopyTransportEngine engine, Action<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>? kestrel = null, LogLevel minimumLevel = LogLevel.Information)
     {
-        var pair = await LanePair.StartAsync(Options(engine, kestrel));
+        var pair = await LanePair.StartAsync(Options(engine, kestrel, minimumLevel));
         try
         {
             await pair.WarmAsync([.. Warmed.Select(t => (t, Array.Empty<string>())), ("/app.js", ["Accept-Encoding: gzip"])]);

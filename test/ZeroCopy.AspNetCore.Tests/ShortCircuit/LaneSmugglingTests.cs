@@ -233,7 +233,7 @@ public sealed class LaneSmugglingTests : IDisposable
     {
         if (!string.Equals(on.Masked, off.Masked, StringComparison.Ordinal))
         {
-            failures.Add($"{name}:\n    lane on  ({on.End}): {RawHttp.Printable(on.Masked, 900)}\n    lane off ({off.End}): {RawHttp.Printable(off.Masked, 900)}");
+            failures.Add($"{name} (lane on: {on.End}, lane off: {off.End}): {RawHttp.FirstDifference(on.Masked, off.Masked)}");
         }
     }
 

@@ -26,21 +26,32 @@ public sealed class LaneTimeoutTests : IDisposable
     public async Task Keep_alive_and_request_headers_timeouts_apply_to_lane_connections(ZeroCopyTransportEngine engine)
     {
         Engines.Require(engine);
-        await using var pair = await _site.StartAsync(engine, kestrel: o =>
-        {
-            o.Limits.KeepAliveTimeout = s_timeout;
-            o.Limits.RequestHeadersTimeout = s_timeout;
-        });
+        await using var pair = await _site.StartAsync(
+            engine,
+            kestrel: o =>
+            {
+                o.Limits.KeepAliveTimeout = s_timeout;
+                o.Limits.RequestHeadersTimeout = s_timeout;
+            },
+            // Kestrel's and the lane's connection events (timeouts, closes) explain a failure.
+            minimumLevel: LogLevel.Debug);
 
-        var idleOn = IdleAsync(pair.On);
-        var idleOff = IdleAsync(pair.Off);
+        // The idle connections get their answer first, so the lane's count is theirs alone.
+        await using var idleOnConnection = await RawHttp.ConnectAsync(pair.On.Port);
+        await using var idleOffConnection = await RawHttp.ConnectAsync(pair.Off.Port);
+        var laneBefore = pair.On.LaneAnswers;
+        await AnswerAsync(idleOnConnection);
+        var laneOn = pair.On.LaneAnswers - laneBefore;
+        await AnswerAsync(idleOffConnection);
+        var idleOn = IdleAsync(idleOnConnection);
+        var idleOff = IdleAsync(idleOffConnection);
         var busy = BusyAsync(pair.On);
         var partialOn = PartialHeadAsync(pair.On);
         var partialOff = PartialHeadAsync(pair.Off);
         await Task.WhenAll(idleOn, idleOff, busy, partialOn, partialOff);
 
-        var (laneOn, endOn, elapsedOn) = await idleOn;
-        var (_, endOff, elapsedOff) = await idleOff;
+        var (endOn, elapsedOn) = await idleOn;
+        var (endOff, elapsedOff) = await idleOff;
         TestContext.Current.TestOutputHelper?.WriteLine(
             $"{engine}: idle lane connection {endOn} after {elapsedOn.TotalSeconds:F2} s (lane-off {endOff} after {elapsedOff.TotalSeconds:F2} s); busy: {await busy}");
         Assert.Equal(1, laneOn);
@@ -49,7 +60,7 @@ public sealed class LaneTimeoutTests : IDisposable
         Assert.True(elapsedOn >= TimeSpan.FromSeconds(1), $"The idle lane connection was closed {elapsedOn.TotalMilliseconds:F0} ms after its answer, well before KeepAliveTimeout.");
 
         var (answered, lane, elapsed, ended) = await busy;
-        Assert.True(ended is null, $"A connection sending a lane request every 500 ms was closed ({ended}) after {answered} answers, {elapsed.TotalSeconds:F2} s.");
+        Assert.True(ended is null, $"A connection sending a lane request every 500 ms was closed ({ended}) after {answered} answers, {elapsed.TotalSeconds:F2} s; the lane counted {lane}.\nLane-on server's connection log:\n{pair.On.ConnectionLog()}");
         Assert.True(elapsed > 2 * s_timeout, $"The busy connection ran {elapsed.TotalSeconds:F2} s only.");
         Assert.Equal(answered, lane);
 
@@ -62,18 +73,20 @@ public sealed class LaneTimeoutTests : IDisposable
         Assert.True(errors.Count == 0, string.Join('\n', errors));
     }
 
-    /// <summary>One lane-eligible request, then nothing: how the server ends the connection, and when (after the answer).</summary>
-    private static async Task<(long Lane, CloseKind End, TimeSpan Elapsed)> IdleAsync(LaneServer server)
+    /// <summary>One lane-eligible request and its answer.</summary>
+    private static async Task AnswerAsync(RawHttp connection)
     {
-        await using var connection = await RawHttp.ConnectAsync(server.Port);
-        var before = server.LaneAnswers;
         await connection.SendAsync(Wire.Get("/small.txt"));
         var answer = await connection.ReadResponseAsync(head: false);
         Assert.True(answer is { Complete: true, Status: 200 }, $"GET /small.txt: {answer}");
-        var lane = server.LaneAnswers - before;
+    }
+
+    /// <summary>Nothing more after the answer: how the server ends the connection, and when.</summary>
+    private static async Task<(CloseKind End, TimeSpan Elapsed)> IdleAsync(RawHttp connection)
+    {
         var stopwatch = Stopwatch.StartNew();
         var end = await connection.WaitForEndAsync(s_closeBound);
-        return (lane, end, stopwatch.Elapsed);
+        return (end, stopwatch.Elapsed);
     }
 
     /// <summary>A lane request every 500 ms for 5 s (2.5 times the timeout), then one more: answers, lane answers, time, and how the connection ended if it did.</summary>

@@ -266,6 +266,21 @@ public sealed partial class RawHttp : IAsyncDisposable
 
     public static string Printable(string masked, int max = 1200) => Printable(Encoding.Latin1.GetBytes(masked), max);
 
+    /// <summary>Where two masked streams first differ, with what each holds from a little before that point.</summary>
+    public static string FirstDifference(string on, string off)
+    {
+        var at = 0;
+        while (at < on.Length && at < off.Length && on[at] == off[at])
+        {
+            at++;
+        }
+
+        var from = Math.Max(0, at - 120);
+        return $"first difference at byte {at} (lengths {on.Length} and {off.Length}); from byte {from}:\n"
+            + $"      lane on:  {Printable(on[from..], 400)}\n"
+            + $"      lane off: {Printable(off[from..], 400)}";
+    }
+
     /// <summary>The value of the first header <paramref name="name"/> in a response's head.</summary>
     public static string? Header(ReadOnlySpan<byte> response, string name)
     {

@@ -28,6 +28,9 @@ public sealed class LaneServerOptions
     /// <summary>Endpoints for both servers; <see cref="LaneEndpoints.Map"/> when null.</summary>
     public Action<WebApplication>? Endpoints { get; init; }
 
+    /// <summary>Settings in code, after the configuration (code wins, as in an application).</summary>
+    public Action<ZeroCopyStaticFilesOptions>? Code { get; init; }
+
     /// <summary>The least log level kept (Information: trace logs of thousands of requests cost more than the requests).</summary>
     public LogLevel MinimumLevel { get; init; } = LogLevel.Information;
 }
@@ -107,6 +110,11 @@ public sealed class LaneServer : IAsyncDisposable
                 {
                     builder.Configuration.AddInMemoryCollection(settings);
                     builder.Services.AddZeroCopyStaticFiles();
+                    if (options.Code is { } code)
+                    {
+                        builder.Services.Configure(code);
+                    }
+
                     Engines.Use(builder, options.Engine);
                     if (options.Kestrel is { } kestrel)
                     {

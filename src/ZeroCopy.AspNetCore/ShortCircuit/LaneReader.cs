@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
@@ -95,6 +96,7 @@ internal sealed class LaneReader : PipeReader
     /// scheduler is inline for the lane): Kestrel, and the application behind it, continue on the
     /// thread pool instead, as with the application scheduler the pipe would otherwise have.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private static async ValueTask<ReadResult> HandOffAsync(ValueTask<ReadResult> read)
     {
         var result = await read;
@@ -122,6 +124,9 @@ internal sealed class LaneReader : PipeReader
 
     public override void Complete(Exception? exception = null) => _inner.Complete(exception);
 
+    // Pooled: Kestrel calls this once per request it is handed (every request on a connection the
+    // lane does not answer), and the state machine would otherwise be allocated each time.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<ReadResult> ReadLaneAsync(CancellationToken cancellationToken)
     {
         if (_kestrelBusy)
@@ -203,6 +208,7 @@ internal sealed class LaneReader : PipeReader
     }
 
     /// <summary>Returns <paramref name="result"/> to Kestrel, on the thread pool when this runs on the transport's thread.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private static async ValueTask<ReadResult> HandOffAsync(ReadResult result, bool onTransport)
     {
         if (onTransport)

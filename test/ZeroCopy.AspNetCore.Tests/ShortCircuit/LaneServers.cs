@@ -28,6 +28,12 @@ public sealed class LaneServerOptions
     /// <summary>Endpoints for both servers; <see cref="LaneEndpoints.Map"/> when null.</summary>
     public Action<WebApplication>? Endpoints { get; init; }
 
+    /// <summary>When set, the server listens on 127.0.0.1:0 with TLS (this certificate) instead of clear text.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate { get; init; }
+
+    /// <summary>When set, the endpoint's protocols (Kestrel's default for clear text is Http1AndHttp2).</summary>
+    public Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols? Protocols { get; init; }
+
     /// <summary>Settings in code, after the configuration (code wins, as in an application).</summary>
     public Action<ZeroCopyStaticFilesOptions>? Code { get; init; }
 
@@ -120,13 +126,29 @@ public sealed class LaneServer : IAsyncDisposable
                     {
                         builder.WebHost.ConfigureKestrel(kestrel);
                     }
+
+                    if (options.Certificate is not null || options.Protocols is not null)
+                    {
+                        builder.WebHost.ConfigureKestrel(o => o.Listen(System.Net.IPAddress.Loopback, 0, listen =>
+                        {
+                            if (options.Protocols is { } protocols)
+                            {
+                                listen.Protocols = protocols;
+                            }
+
+                            if (options.Certificate is { } certificate)
+                            {
+                                listen.UseHttps(certificate);
+                            }
+                        }));
+                    }
                 },
                 app =>
                 {
                     app.UseZeroCopyStaticFiles(options.StaticFiles?.Invoke(provider) ?? new StaticFileOptions { FileProvider = provider });
                     (options.Endpoints ?? LaneEndpoints.Map)(app);
                 },
-                new TestHostOptions { MinimumLevel = options.MinimumLevel });
+                new TestHostOptions { MinimumLevel = options.MinimumLevel, ListenOnLoopback = options.Certificate is null && options.Protocols is null });
             return new LaneServer(host, lane, provider);
         }
         catch

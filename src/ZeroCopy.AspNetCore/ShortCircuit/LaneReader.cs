@@ -3,7 +3,6 @@ using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
 using ZeroCopy.AspNetCore.Diagnostics;
 
 namespace ZeroCopy.AspNetCore.ShortCircuit;
@@ -38,11 +37,14 @@ namespace ZeroCopy.AspNetCore.ShortCircuit;
 /// so the two can never disagree on where a request ends.
 /// </para>
 /// <para>
-/// Timeouts: Kestrel's keep-alive timer runs from its own last response. After lane answers the
-/// lane pushes it back (<see cref="IConnectionTimeoutFeature"/>) and closes an idle connection
-/// itself, gracefully, once it has been idle for Kestrel's KeepAliveTimeout (checked on Kestrel's
-/// once-a-second heartbeat), as Kestrel does. Request-header timeouts are Kestrel's: a head the
-/// lane would have to wait for goes to Kestrel.
+/// Timeouts: the lane closes a connection itself, gracefully (Kestrel's own path:
+/// <see cref="IConnectionLifetimeNotificationFeature.RequestClose"/>), once it has been idle for
+/// Kestrel's KeepAliveTimeout after lane answers, checked on Kestrel's once-a-second heartbeat.
+/// Kestrel's own keep-alive timer keeps running from Kestrel's last response and cannot be pushed
+/// back from here: Kestrel 10 does not put <c>IConnectionTimeoutFeature</c> in the transport
+/// connection's features (measured: null when the lane answers), so a connection busy with lane
+/// answers is still closed by Kestrel KeepAliveTimeout after its last request through Kestrel.
+/// Request-header timeouts are Kestrel's: a head the lane would have to wait for goes to Kestrel.
 /// </para>
 /// </remarks>
 internal sealed class LaneReader : PipeReader
@@ -281,16 +283,7 @@ internal sealed class LaneReader : PipeReader
     private void Answered()
     {
         Volatile.Write(ref _lastActivity, Environment.TickCount64);
-        if (_settings.KeepAlive is not { } keepAlive)
-        {
-            return;
-        }
-
-        // Kestrel's keep-alive timer started at its own last response; without this it would close
-        // a connection busy with lane answers. Two heartbeats later than the lane's own check, which
-        // closes gracefully first; the timer is Kestrel's fallback (it aborts).
-        _features.Get<IConnectionTimeoutFeature>()?.ResetTimeout(keepAlive + TimeSpan.FromSeconds(2));
-        if (!_heartbeat && _features.Get<IConnectionHeartbeatFeature>() is { } heartbeat)
+        if (!_heartbeat && _settings.KeepAlive is not null && _features.Get<IConnectionHeartbeatFeature>() is { } heartbeat)
         {
             _heartbeat = true;
             heartbeat.OnHeartbeat(static state => ((LaneReader)state).OnHeartbeat(), this);

@@ -15,4 +15,7 @@ internal static partial class LaneLog
 
     [LoggerMessage(402, LogLevel.Debug, "Connection id \"{ConnectionId}\" was idle for the keep-alive timeout after short-circuit answers: asking Kestrel to close it.", EventName = "LaneKeepAliveTimeout")]
     public static partial void KeepAliveTimeout(ILogger logger, string? connectionId);
+
+    [LoggerMessage(403, LogLevel.Debug, "Connection id \"{ConnectionId}\": Kestrel's keep-alive timer stopped a connection busy with short-circuit answers; it stays open.", EventName = "LaneKeepAliveStopIgnored")]
+    public static partial void KeepAliveStopIgnored(ILogger logger, string? connectionId);
 }

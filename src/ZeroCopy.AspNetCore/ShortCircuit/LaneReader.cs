@@ -3,7 +3,6 @@ using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
 using ZeroCopy.AspNetCore.Diagnostics;
 
 namespace ZeroCopy.AspNetCore.ShortCircuit;
@@ -38,17 +37,23 @@ namespace ZeroCopy.AspNetCore.ShortCircuit;
 /// so the two can never disagree on where a request ends.
 /// </para>
 /// <para>
-/// Timeouts: Kestrel's keep-alive timer runs from its own last response. After lane answers the
-/// lane pushes it back (<see cref="IConnectionTimeoutFeature"/>) and closes an idle connection
-/// itself, gracefully, once it has been idle for Kestrel's KeepAliveTimeout (checked on Kestrel's
-/// once-a-second heartbeat), as Kestrel does. Request-header timeouts are Kestrel's: a head the
-/// lane would have to wait for goes to Kestrel.
+/// Timeouts: the lane closes a connection itself, gracefully (Kestrel's own path:
+/// <see cref="IConnectionLifetimeNotificationFeature.RequestClose"/>), once it has been idle for
+/// Kestrel's KeepAliveTimeout after lane answers, checked on Kestrel's once-a-second heartbeat.
+/// Kestrel's own keep-alive timer keeps running from Kestrel's last response and cannot be pushed
+/// back from here: Kestrel 10 does not put <c>IConnectionTimeoutFeature</c> in the transport
+/// connection's features (measured: null when the lane answers), so a connection busy with lane
+/// answers is still closed by Kestrel KeepAliveTimeout after its last request through Kestrel.
+/// Request-header timeouts are Kestrel's: a head the lane would have to wait for goes to Kestrel.
 /// </para>
 /// </remarks>
 internal sealed class LaneReader : PipeReader
 {
     /// <summary>Lane responses written before a flush (bounded like Kestrel's output buffer).</summary>
     private const int FlushEvery = 64 * 1024;
+
+    /// <summary>How long the lane waits for the end of a head before Kestrel gets it (checked once a second).</summary>
+    private const long HeadHoldMilliseconds = 1000;
 
     private readonly ShortCircuitLane _lane;
     private readonly PipeReader _inner;
@@ -62,8 +67,14 @@ internal sealed class LaneReader : PipeReader
     // Keep-alive: the last time the connection did anything (a lane answer, Kestrel back for more).
     private long _lastActivity;
     private volatile bool _kestrelBusy;
+    private volatile bool _answeredAny;
     private bool _heartbeat;
     private int _closeRequested;
+
+    // An incomplete head the lane waits for: since when (0: none), and the heartbeat's decision to
+    // hand it to Kestrel.
+    private long _headSince;
+    private int _giveUpHead;
 
     /// <param name="lane">The lane's settings and answers.</param>
     /// <param name="inner">The input pipe's reader (its continuations run inline on the transport's thread when <paramref name="handOff"/>).</param>
@@ -144,7 +155,33 @@ internal sealed class LaneReader : PipeReader
             onTransport |= _handOff && !read.IsCompleted;
             var result = await read;
             var buffer = result.Buffer;
-            if (result.IsCanceled || buffer.IsEmpty)
+            if (result.IsCanceled)
+            {
+                if (Interlocked.Exchange(ref _giveUpHead, 0) != 0)
+                {
+                    // A head still incomplete after a heartbeat: Kestrel gets it, under its own
+                    // request-header timeout, and the rest of the connection.
+                    LaneLog.PassThrough(_lane.Logger, ConnectionId, "a head still incomplete after a heartbeat");
+                    return await PassThroughAsync(new ReadResult(buffer, isCanceled: false, result.IsCompleted), onTransport);
+                }
+
+                if (!IgnoresKestrelStop())
+                {
+                    return await HandOffAsync(result, onTransport);
+                }
+
+                // Kestrel's keep-alive timer, which started at its own last response, fired on a
+                // connection busy with lane answers: the connection is not idle, so it stays open.
+                // Kestrel answers its next request with "Connection: close" (it has turned
+                // keep-alive off); the lane's heartbeat closes the connection once it is idle.
+                LaneLog.KeepAliveStopIgnored(_lane.Logger, ConnectionId);
+                if (buffer.IsEmpty)
+                {
+                    _inner.AdvanceTo(buffer.Start);
+                    continue;
+                }
+            }
+            else if (buffer.IsEmpty)
             {
                 return await HandOffAsync(result, onTransport);
             }
@@ -187,25 +224,42 @@ internal sealed class LaneReader : PipeReader
                         if (result.IsCompleted)
                         {
                             // The client finished sending: Kestrel sees the end as it would have.
-                            _kestrelBusy = true;
-                            return await HandOffAsync(new ReadResult(buffer.Slice(position), isCanceled: false, isCompleted: true), onTransport);
+                            return await PassThroughAsync(new ReadResult(buffer.Slice(position), isCanceled: false, isCompleted: true), onTransport);
                         }
 
                         _inner.AdvanceTo(position, buffer.End);
                         break;
                     case Next.Forward:
                         _kestrelBusy = true;
+                        Volatile.Write(ref _headSince, 0);
                         return await HandOffAsync(new ReadResult(buffer.Slice(position, step.ForwardEnd), isCanceled: false, result.IsCompleted && step.ForwardEnd.Equals(buffer.End)), onTransport);
                     default:
-                        _kestrelBusy = true;
-                        _passThrough = true;
-                        return await HandOffAsync(new ReadResult(buffer.Slice(position), isCanceled: false, result.IsCompleted), onTransport);
+                        return await PassThroughAsync(new ReadResult(buffer.Slice(position), isCanceled: false, result.IsCompleted), onTransport);
                 }
 
                 break;
             }
         }
     }
+
+    /// <summary>Hands Kestrel <paramref name="result"/> and the rest of the connection.</summary>
+    private ValueTask<ReadResult> PassThroughAsync(ReadResult result, bool onTransport)
+    {
+        _kestrelBusy = true;
+        _passThrough = true;
+        Volatile.Write(ref _headSince, 0);
+        return HandOffAsync(result, onTransport);
+    }
+
+    /// <summary>
+    /// Whether a cancelled read is Kestrel's keep-alive timer stopping a connection that is busy with
+    /// lane answers (which Kestrel cannot see), rather than a close the lane asked for, a server
+    /// shutting down, or a connection Kestrel itself was the last to use.
+    /// </summary>
+    private bool IgnoresKestrelStop()
+        => _answeredAny && Volatile.Read(ref _closeRequested) == 0 && !_lane.Stopping
+            && _settings.KeepAlive is { } keepAlive
+            && Environment.TickCount64 - Volatile.Read(ref _lastActivity) < (long)keepAlive.TotalMilliseconds;
 
     /// <summary>Returns <paramref name="result"/> to Kestrel, on the thread pool when this runs on the transport's thread.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
@@ -230,6 +284,7 @@ internal sealed class LaneReader : PipeReader
             var rest = buffer.Slice(consumed);
             if (rest.IsEmpty)
             {
+                Volatile.Write(ref _headSince, 0);
                 return new Step(consumed, Next.Read, default, count);
             }
 
@@ -244,12 +299,19 @@ internal sealed class LaneReader : PipeReader
 
                 if (data.Length == rest.FirstSpan.Length || !LaneRequest.TryRead(data, _settings.Limits, out request))
                 {
-                    // Incomplete: Kestrel waits for the rest, under its request-header timeout.
-                    LaneLog.PassThrough(_lane.Logger, ConnectionId, "incomplete head");
-                    return new Step(consumed, Next.PassThrough, default, count);
+                    // Incomplete: wait for the rest of it, at most until the next heartbeat after
+                    // a second (then Kestrel gets it, see OnHeartbeat).
+                    if (Volatile.Read(ref _headSince) == 0)
+                    {
+                        Volatile.Write(ref _headSince, Environment.TickCount64);
+                        WatchHeartbeat();
+                    }
+
+                    return new Step(consumed, Next.Read, default, count);
                 }
             }
 
+            Volatile.Write(ref _headSince, 0);
             switch (request.Verdict)
             {
                 case LaneVerdict.Candidate when _lane.TryAnswer(ref request, _output):
@@ -280,16 +342,13 @@ internal sealed class LaneReader : PipeReader
 
     private void Answered()
     {
+        _answeredAny = true;
         Volatile.Write(ref _lastActivity, Environment.TickCount64);
-        if (_settings.KeepAlive is not { } keepAlive)
-        {
-            return;
-        }
+        WatchHeartbeat();
+    }
 
-        // Kestrel's keep-alive timer started at its own last response; without this it would close
-        // a connection busy with lane answers. Two heartbeats later than the lane's own check, which
-        // closes gracefully first; the timer is Kestrel's fallback (it aborts).
-        _features.Get<IConnectionTimeoutFeature>()?.ResetTimeout(keepAlive + TimeSpan.FromSeconds(2));
+    private void WatchHeartbeat()
+    {
         if (!_heartbeat && _features.Get<IConnectionHeartbeatFeature>() is { } heartbeat)
         {
             _heartbeat = true;
@@ -297,10 +356,30 @@ internal sealed class LaneReader : PipeReader
         }
     }
 
+    /// <summary>Kestrel's heartbeat (once a second, on its timer thread).</summary>
     private void OnHeartbeat()
     {
-        if (_passThrough || _kestrelBusy || _settings.KeepAlive is not { } keepAlive
-            || Environment.TickCount64 - Volatile.Read(ref _lastActivity) < (long)keepAlive.TotalMilliseconds
+        if (_passThrough || _kestrelBusy)
+        {
+            return;
+        }
+
+        var now = Environment.TickCount64;
+        var since = Volatile.Read(ref _headSince);
+        if (since != 0 && now - since >= HeadHoldMilliseconds)
+        {
+            // The lane waited a second for the end of a head: it goes to Kestrel, whose
+            // request-header timeout then runs (up to two seconds late).
+            if (Interlocked.Exchange(ref _giveUpHead, 1) == 0)
+            {
+                _inner.CancelPendingRead();
+            }
+
+            return;
+        }
+
+        if (!_answeredAny || _settings.KeepAlive is not { } keepAlive
+            || now - Volatile.Read(ref _lastActivity) < (long)keepAlive.TotalMilliseconds
             || Interlocked.Exchange(ref _closeRequested, 1) != 0)
         {
             return;

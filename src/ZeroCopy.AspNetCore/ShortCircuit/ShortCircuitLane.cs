@@ -4,6 +4,7 @@ using System.Text;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -42,14 +43,20 @@ internal sealed class ShortCircuitLane : IConnectionLane
     private volatile LaneSlot[] _slots = [];
     private LaneSettings? _settings;
 
-    public ShortCircuitLane(IOptions<KestrelServerOptions> kestrel, ZeroCopyMetrics metrics, ILoggerFactory loggerFactory)
+    private readonly IHostApplicationLifetime? _lifetime;
+
+    public ShortCircuitLane(IOptions<KestrelServerOptions> kestrel, ZeroCopyMetrics metrics, ILoggerFactory loggerFactory, IHostApplicationLifetime? lifetime = null)
     {
+        _lifetime = lifetime;
         _kestrel = kestrel;
         _metrics = metrics;
         Logger = loggerFactory.CreateLogger(LaneLog.Category);
     }
 
     internal ILogger Logger { get; }
+
+    /// <summary>True once the application is stopping (Kestrel then closes connections on purpose).</summary>
+    internal bool Stopping => _lifetime?.ApplicationStopping.IsCancellationRequested == true;
 
     /// <summary>Kestrel's limits and header switch, read when the first connection arrives (Kestrel has been configured by then).</summary>
     internal LaneSettings Settings => _settings ??= LaneSettings.From(_kestrel.Value);

@@ -7,7 +7,8 @@ namespace ZeroCopy.AspNetCore.Tests.ShortCircuit;
 /// apply to connections whose requests the lane answers. Proves that a connection that got only lane
 /// answers and then idles is closed by the server within a bounded time (as a lane-off connection
 /// is), that a connection sending a lane request every 500 ms for over twice the timeout is never
-/// closed, and that a head left unfinished gets Kestrel's answer, the same bytes as with the lane
+/// closed and afterwards still gets keep-alive answers from Kestrel and the lane (no
+/// Connection: close), and that a head left unfinished gets Kestrel's answer, the same bytes as with the lane
 /// off. Times are measured bounds only; nothing waits on a fixed sleep to synchronise.
 /// </summary>
 public sealed class LaneTimeoutTests : IDisposable
@@ -62,7 +63,9 @@ public sealed class LaneTimeoutTests : IDisposable
         var (answered, lane, elapsed, ended) = await busy;
         Assert.True(ended is null, $"A connection sending a lane request every 500 ms was closed ({ended}) after {answered} answers, {elapsed.TotalSeconds:F2} s; the lane counted {lane}.\nLane-on server's connection log:\n{pair.On.ConnectionLog()}");
         Assert.True(elapsed > 2 * s_timeout, $"The busy connection ran {elapsed.TotalSeconds:F2} s only.");
-        Assert.Equal(answered, lane);
+        // Eleven lane requests, then a Kestrel one and a lane one.
+        Assert.Equal(11, lane);
+        Assert.Equal(13, answered);
 
         var (onBytes, onEnd) = await partialOn;
         var (offBytes, offEnd) = await partialOff;
@@ -114,7 +117,23 @@ public sealed class LaneTimeoutTests : IDisposable
             answered++;
         }
 
-        return (answered, server.LaneAnswers - before, stopwatch.Elapsed, null);
+        var lane = server.LaneAnswers - before;
+
+        // Past the keep-alive timeout, a request for Kestrel and one more for the lane: the
+        // connection is still an ordinary keep-alive connection (no Connection: close, not closed).
+        foreach (var request in new[] { Wire.Get(LaneEndpoints.Hello), Wire.Get("/small.txt") })
+        {
+            await connection.SendAsync(request);
+            var answer = await connection.ReadResponseAsync(head: false, TimeSpan.FromSeconds(5));
+            if (answer is not { Complete: true, Status: 200, Close: false } || connection.Ended is not null)
+            {
+                return (answered, lane, stopwatch.Elapsed, $"after {answered} lane answers, {RawHttp.Printable(System.Text.Encoding.ASCII.GetBytes(request), 60)}: {answer?.ToString() ?? "no answer"}, connection {connection.Ended?.ToString() ?? "open"}");
+            }
+
+            answered++;
+        }
+
+        return (answered, lane, stopwatch.Elapsed, null);
     }
 
     /// <summary>The start of a lane-eligible head, never finished: what the server sends until it ends the connection.</summary>

@@ -68,6 +68,9 @@ internal sealed class LaneReader : PipeReader
     private long _lastActivity;
     private volatile bool _kestrelBusy;
     private volatile bool _answeredAny;
+
+    // Kestrel has answered a request on this connection (the lane answers none before that).
+    private bool _kestrelAnswered;
     private bool _heartbeat;
     private int _closeRequested;
 
@@ -144,6 +147,7 @@ internal sealed class LaneReader : PipeReader
         {
             // Kestrel is back for its next request: it has answered the one it was given.
             _kestrelBusy = false;
+            _kestrelAnswered = true;
             Volatile.Write(ref _lastActivity, Environment.TickCount64);
         }
 
@@ -314,7 +318,10 @@ internal sealed class LaneReader : PipeReader
             Volatile.Write(ref _headSince, 0);
             switch (request.Verdict)
             {
-                case LaneVerdict.Candidate when _lane.TryAnswer(ref request, _output):
+                // Kestrel always gets a connection's first request: some of its behaviour depends
+                // on it (an HTTP/2 preface is answered one way as the first bytes of a connection,
+                // another after a request), and it must not differ because the lane answered first.
+                case LaneVerdict.Candidate when _kestrelAnswered && _lane.TryAnswer(ref request, _output):
                     consumed = rest.GetPosition(request.Length);
                     count++;
                     if (_output.CanGetUnflushedBytes && _output.UnflushedBytes - before >= FlushEvery)

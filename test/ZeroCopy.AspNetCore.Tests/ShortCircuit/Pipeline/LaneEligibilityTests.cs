@@ -66,6 +66,33 @@ public sealed class LaneEligibilityTests
 
     [Theory]
     [MemberData(nameof(Engines.All), MemberType = typeof(Engines))]
+    public async Task A_file_with_a_precompressed_sibling_is_answered_in_each_representation(ZeroCopyTransportEngine engine)
+    {
+        using var root = new TempDirectory();
+        var plain = File.ReadAllBytes(root.WriteRandom("wwwroot/a.js", 3000, seed: 1));
+        var gzip = File.ReadAllBytes(root.WriteRandom("wwwroot/a.js.gz", 1000, seed: 2));
+        var brotli = File.ReadAllBytes(root.WriteRandom("wwwroot/a.js.br", 900, seed: 3));
+        var (host, metrics) = await StartAsync(root, engine, enabled: true, app => app.UseZeroCopyStaticFiles());
+        await using var _ = host;
+        using var __ = metrics;
+        await using var connection = await WireClient.ConnectAsync(host.Port, resetIsEnd: true);
+        for (var i = 0; i < 10; i++)
+        {
+            await connection.SendAsync(Wire.Get("/a.js", "Accept-Encoding: br"));
+            Assert.Equal(brotli, (await connection.ReadResponseAsync()).Body);
+            await connection.SendAsync(Wire.Get("/a.js", "Accept-Encoding: gzip"));
+            var compressed = await connection.ReadResponseAsync();
+            Assert.Equal(gzip, compressed.Body);
+            Assert.Equal("gzip", compressed.Header("Content-Encoding"));
+            Assert.Equal(plain, await GetAsync(connection, "/a.js"));
+        }
+
+        // Per representation: the first request admits it, the second approves it through the pipeline.
+        Assert.True(metrics.Responses(ShortCircuit) >= 24, metrics.Dump());
+    }
+
+    [Theory]
+    [MemberData(nameof(Engines.All), MemberType = typeof(Engines))]
     public async Task The_lane_is_off_unless_enabled(ZeroCopyTransportEngine engine)
     {
         using var root = new TempDirectory();

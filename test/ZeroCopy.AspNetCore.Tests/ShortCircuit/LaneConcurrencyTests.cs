@@ -105,6 +105,7 @@ public sealed class LaneConcurrencyTests : IDisposable
     {
         var failures = new List<string>();
         await using var connection = await RawHttp.ConnectAsync(server.Port);
+        await connection.PrimeAsync();
         var random = new Random(seed);
         var groups = new List<byte[]>();
         for (var i = 0; i < plan.Length;)

@@ -125,6 +125,7 @@ public sealed class LaneHostingTests : IDisposable
         foreach (var server in new[] { pair.On, pair.Off })
         {
             await using var idle = await RawHttp.ConnectAsync(server.Port);
+            await idle.PrimeAsync();
             var before = server.LaneAnswers;
             await idle.SendAsync(Wire.Get("/small.txt"));
             Assert.True(await idle.ReadResponseAsync(head: false) is { Complete: true, Status: 200 });
@@ -155,6 +156,7 @@ public sealed class LaneHostingTests : IDisposable
     private static async Task<RawAnswer> GetAsync(LaneServer server, string request)
     {
         await using var connection = await RawHttp.ConnectAsync(server.Port);
+        await connection.PrimeAsync();
         await connection.SendAsync(request);
         var answer = await connection.ReadResponseAsync(head: false);
         Assert.True(answer is { Complete: true }, $"{RawHttp.Printable(Encoding.ASCII.GetBytes(request))}: {answer}");

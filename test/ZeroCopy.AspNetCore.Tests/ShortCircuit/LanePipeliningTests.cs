@@ -222,6 +222,7 @@ public sealed class LanePipeliningTests : IDisposable
         var bytes = steps.SelectMany(s => s.Probe.Bytes).ToArray();
         var before = server.LaneAnswers;
         await using var connection = await RawHttp.ConnectAsync(server.Port);
+        await connection.PrimeAsync();
         var send = split switch
         {
             Split.OneSend => connection.SendAsync(bytes),
@@ -270,11 +271,11 @@ public sealed class LanePipeliningTests : IDisposable
         }
     }
 
-    /// <summary>Sends <paramref name="bytes"/> in one write and reads until the server ends the connection (bounded).</summary>
+    /// <summary>Sends <see cref="LanePrimer"/> and <paramref name="bytes"/> in one write and reads until the server ends the connection (bounded).</summary>
     internal static async Task<(string Masked, CloseKind End)> StreamAsync(LaneServer server, byte[] bytes)
     {
         await using var connection = await RawHttp.ConnectAsync(server.Port);
-        await connection.SendAsync(bytes);
+        await connection.SendAsync(LanePrimer.Bytes.Concat(bytes).ToArray());
         var (data, end) = await connection.ReadToEndAsync(RawHttp.DefaultTimeout);
         return (RawHttp.MaskDate(data), end);
     }

@@ -9,8 +9,9 @@ namespace ZeroCopy.AspNetCore.Tests.ShortCircuit;
 /// TE.CL, TE.TE with obfuscated Transfer-Encoding, duplicate and conflicting Content-Length,
 /// obs-fold, bare LF, bare CR, NUL and other control bytes, over-long lines, bodies (Content-Length
 /// and chunked) whose bytes are a request for a cached file, other versions, methods and target
-/// forms; each followed by a clean lane-eligible GET and a request that closes the connection, alone
-/// and behind a lane request. Proves that with the lane on every connection's whole byte stream is
+/// forms; each followed by a clean lane-eligible GET and a request that closes the connection; as the
+/// connection's first bytes, behind a first request (Kestrel answers a connection's first request
+/// itself), and behind a first request and a lane request. Proves that with the lane on every connection's whole byte stream is
 /// the one Kestrel sends with the lane off (Date aside), so no request hidden in a body or in a
 /// malformed head was answered by the lane; and that the lane did answer the clean requests it was
 /// given (the lane request ahead of each case, and the control connections).
@@ -191,9 +192,16 @@ public sealed class LaneSmugglingTests : IDisposable
             }
         }
 
-        // The corpus, alone and behind a lane request, on many connections at once (they share nothing).
+        // The corpus on many connections at once (they share nothing): as a connection's first bytes
+        // (Kestrel answers a first request itself, the lane only finds where it ends), behind a
+        // first request (the lane reads the case), and behind a first request and a lane request.
         var connections = Corpus()
-            .SelectMany(c => new[] { (Name: c.Name, Bytes: c.Bytes + Clean + Closing), (Name: "lane request, then " + c.Name, Bytes: Lane + c.Bytes + Clean + Closing) })
+            .SelectMany(c => new[]
+            {
+                (Name: "first: " + c.Name, Bytes: c.Bytes + Clean + Closing),
+                (Name: c.Name, Bytes: LanePrimer.Request + c.Bytes + Clean + Closing),
+                (Name: "lane request, then " + c.Name, Bytes: LanePrimer.Request + Lane + c.Bytes + Clean + Closing),
+            })
             .ToList();
         var laneBefore = pair.On.LaneAnswers;
         using var gate = new SemaphoreSlim(16);

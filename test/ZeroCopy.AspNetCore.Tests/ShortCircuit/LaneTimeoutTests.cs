@@ -79,6 +79,7 @@ public sealed class LaneTimeoutTests : IDisposable
     /// <summary>One lane-eligible request and its answer.</summary>
     private static async Task AnswerAsync(RawHttp connection)
     {
+        await connection.PrimeAsync();
         await connection.SendAsync(Wire.Get("/small.txt"));
         var answer = await connection.ReadResponseAsync(head: false);
         Assert.True(answer is { Complete: true, Status: 200 }, $"GET /small.txt: {answer}");
@@ -96,6 +97,7 @@ public sealed class LaneTimeoutTests : IDisposable
     private static async Task<(int Answered, long Lane, TimeSpan Elapsed, string? Ended)> BusyAsync(LaneServer server)
     {
         await using var connection = await RawHttp.ConnectAsync(server.Port);
+        await connection.PrimeAsync();
         var before = server.LaneAnswers;
         var stopwatch = Stopwatch.StartNew();
         var answered = 0;
@@ -140,6 +142,7 @@ public sealed class LaneTimeoutTests : IDisposable
     private static async Task<(string Masked, CloseKind End)> PartialHeadAsync(LaneServer server)
     {
         await using var connection = await RawHttp.ConnectAsync(server.Port);
+        await connection.PrimeAsync();
         await connection.SendAsync("GET /small.txt HTTP/1.1\r\nHost: local");
         var (data, end) = await connection.ReadToEndAsync(s_closeBound);
         return (RawHttp.MaskDate(data), end);

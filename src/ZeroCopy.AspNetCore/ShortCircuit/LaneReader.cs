@@ -4,6 +4,7 @@ using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
 using ZeroCopy.AspNetCore.Diagnostics;
+using ZeroCopy.AspNetCore.Transport;
 
 namespace ZeroCopy.AspNetCore.ShortCircuit;
 
@@ -52,12 +53,15 @@ internal sealed class LaneReader : PipeReader
     /// <summary>Lane responses written before a flush (bounded like Kestrel's output buffer).</summary>
     private const int FlushEvery = 64 * 1024;
 
+    /// <summary>Bytes of Kestrel's first response kept to read its status line and Connection header.</summary>
+    private const int FirstHeadBytes = 512;
+
     /// <summary>How long the lane waits for the end of a head before Kestrel gets it (checked once a second).</summary>
     private const long HeadHoldMilliseconds = 1000;
 
     private readonly ShortCircuitLane _lane;
     private readonly PipeReader _inner;
-    private readonly PipeWriter _output;
+    private readonly RegionPipeWriter _output;
     private readonly IFeatureCollection _features;
     private readonly LaneSettings _settings;
     private readonly bool _handOff;
@@ -84,8 +88,11 @@ internal sealed class LaneReader : PipeReader
     /// <param name="output">The connection's output writer.</param>
     /// <param name="features">The connection's features.</param>
     /// <param name="handOff">Hand read results to the thread pool before Kestrel sees them (Kestrel is not inline).</param>
-    public LaneReader(ShortCircuitLane lane, PipeReader inner, PipeWriter output, IFeatureCollection features, bool handOff)
+    public LaneReader(ShortCircuitLane lane, PipeReader inner, RegionPipeWriter output, IFeatureCollection features, bool handOff)
     {
+        // The head of Kestrel's first response says whether Kestrel runs HTTP/1.x here and keeps
+        // the connection (see KestrelKeepsHttp1).
+        output.CaptureHead(FirstHeadBytes);
         _handOff = handOff;
         _lane = lane;
         _inner = inner;
@@ -147,8 +154,21 @@ internal sealed class LaneReader : PipeReader
         {
             // Kestrel is back for its next request: it has answered the one it was given.
             _kestrelBusy = false;
-            _kestrelAnswered = true;
             Volatile.Write(ref _lastActivity, Environment.TickCount64);
+            if (!_kestrelAnswered)
+            {
+                if (!KestrelKeepsHttp1(_output.CapturedHead))
+                {
+                    // Not Kestrel's HTTP/1.x loop (an HTTP/2-only endpoint answers an HTTP/1.1
+                    // request with a 400 and goes on reading): never answer on this connection.
+                    LaneLog.PassThrough(_lane.Logger, ConnectionId, "Kestrel's first answer was not an HTTP/1.1 keep-alive response");
+                    _passThrough = true;
+                    var passed = _inner.ReadAsync(cancellationToken);
+                    return !_handOff || passed.IsCompleted ? await passed : await HandOffAsync(passed);
+                }
+
+                _kestrelAnswered = true;
+            }
         }
 
         // True while this method runs where the input pipe resumed it: the transport's thread.
@@ -244,6 +264,47 @@ internal sealed class LaneReader : PipeReader
                 break;
             }
         }
+    }
+
+    /// <summary>
+    /// Whether Kestrel's first response on the connection is HTTP/1.1 without <c>Connection:
+    /// close</c>: Kestrel's HTTP/1.x request loop, which will ask for the next request only after
+    /// answering the previous one. Kestrel writes <c>Connection</c> first among the headers.
+    /// </summary>
+    internal static bool KestrelKeepsHttp1(ReadOnlySpan<byte> head)
+    {
+        if (!head.StartsWith("HTTP/1.1 "u8))
+        {
+            return false;
+        }
+
+        var lineEnd = head.IndexOf("\r\n"u8);
+        if (lineEnd < 0)
+        {
+            return false;
+        }
+
+        var fields = head[(lineEnd + 2)..];
+        var end = fields.IndexOf("\r\n\r\n"u8);
+        if (end >= 0)
+        {
+            fields = fields[..(end + 2)];
+        }
+
+        while (fields.IndexOf("\r\n"u8) is var next and >= 0)
+        {
+            var line = fields[..next];
+            var colon = line.IndexOf((byte)':');
+            if (colon > 0 && System.Text.Ascii.EqualsIgnoreCase(line[..colon], "connection"u8)
+                && line[(colon + 1)..].Trim(" \t"u8).IndexOf("close"u8) >= 0)
+            {
+                return false;
+            }
+
+            fields = fields[(next + 2)..];
+        }
+
+        return true;
     }
 
     /// <summary>Hands Kestrel <paramref name="result"/> and the rest of the connection.</summary>

@@ -25,5 +25,5 @@ internal interface IConnectionLane
     /// UnsafePreferInlineScheduling mode): the lane then hands every read result Kestrel gets to the
     /// thread pool, as the input pipe's scheduler would have.
     /// </param>
-    PipeReader? Attach(PipeReader input, PipeWriter output, IFeatureCollection features, bool handOff);
+    PipeReader? Attach(PipeReader input, RegionPipeWriter output, IFeatureCollection features, bool handOff);
 }

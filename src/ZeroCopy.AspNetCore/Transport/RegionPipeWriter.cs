@@ -28,6 +28,9 @@ internal sealed class RegionPipeWriter : PipeWriter
 
     private readonly Pipe _pipe;
     private readonly PipeWriter _inner;
+    private byte[]? _head;
+    private int _headLength;
+    private Memory<byte> _headMemory;
     private readonly RegionQueue _regions;
     private readonly Action<string> _abort;
 
@@ -96,7 +99,13 @@ internal sealed class RegionPipeWriter : PipeWriter
         if (_open is null)
         {
             _handout = Handout.Pipe;
-            return _inner.GetMemory(sizeHint);
+            var memory = _inner.GetMemory(sizeHint);
+            if (_head is not null)
+            {
+                _headMemory = memory;
+            }
+
+            return memory;
         }
 
         var length = (int)Math.Min(s_scratch.Length, Math.Max(sizeHint, _openRemaining));
@@ -127,9 +136,29 @@ internal sealed class RegionPipeWriter : PipeWriter
             Violation("Advance on memory that was handed out for a file region that has closed.");
         }
 
+        if (_head is not null && _headLength < _head.Length)
+        {
+            var take = Math.Min(bytes, _head.Length - _headLength);
+            _headMemory.Span[..take].CopyTo(_head.AsSpan(_headLength));
+            _headLength += take;
+        }
+
         _inner.Advance(bytes);
         _committed += bytes;
     }
+
+    /// <summary>
+    /// Keeps a copy of the first <paramref name="length"/> bytes written from now on (the head of
+    /// the next response), for <see cref="CapturedHead"/>. Costs a copy only until they are in.
+    /// </summary>
+    internal void CaptureHead(int length)
+    {
+        _head = new byte[length];
+        _headLength = 0;
+    }
+
+    /// <summary>The bytes kept since <see cref="CaptureHead"/> (up to its length).</summary>
+    internal ReadOnlySpan<byte> CapturedHead => _head.AsSpan(0, _headLength);
 
     private void AdvanceRegion(int bytes)
     {

@@ -135,3 +135,21 @@ public sealed class LaneRequestTests
         Assert.Equal(LaneVerdict.PassThrough, verdict);
     }
 }
+
+/// <summary>How the lane reads Kestrel's first response to decide whether Kestrel runs its HTTP/1.x keep-alive loop.</summary>
+public sealed class KestrelFirstResponseTests
+{
+    [Theory]
+    [InlineData("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello", true)]
+    [InlineData("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nDate: x\r\nServer: Kestrel\r\n\r\n", true)]
+    [InlineData("HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", true)]
+    [InlineData("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nclose: no", true)]
+    [InlineData("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 56\r\n\r\n", false)]
+    [InlineData("HTTP/1.1 200 OK\r\nconnection:close\r\n\r\n", false)]
+    [InlineData("HTTP/1.0 200 OK\r\n\r\n", false)]
+    [InlineData("\u0000\u0000\u0008\u0007\u0000\u0000\u0000\u0000\u0000", false)]
+    [InlineData("", false)]
+    [InlineData("HTTP/1.1 200 OK", false)]
+    public void Only_an_HTTP_1_1_keep_alive_response_lets_the_lane_answer(string head, bool keeps)
+        => Assert.Equal(keeps, LaneReader.KestrelKeepsHttp1(System.Text.Encoding.Latin1.GetBytes(head)));
+}

@@ -35,6 +35,40 @@ public sealed class LaneEligibilityTests
         return (host, new MetricsCollector(host.Services.GetRequiredService<IMeterFactory>()));
     }
 
+    /// <summary>A host over a temp root holding <c>wwwroot/a.bin</c> (4 KiB), its metrics and one keep-alive connection.</summary>
+    private sealed class Served : IAsyncDisposable
+    {
+        private Served(TempDirectory root, byte[] file, TestHost host, MetricsCollector metrics, WireClient connection)
+            => (Root, File, Host, Metrics, Connection) = (root, file, host, metrics, connection);
+
+        public TempDirectory Root { get; }
+
+        public byte[] File { get; }
+
+        public TestHost Host { get; }
+
+        public MetricsCollector Metrics { get; }
+
+        public WireClient Connection { get; }
+
+        public static async Task<Served> StartAsync(ZeroCopyTransportEngine engine, bool enabled, Action<WebApplication> pipeline)
+        {
+            var root = new TempDirectory();
+            var file = System.IO.File.ReadAllBytes(root.WriteRandom("wwwroot/a.bin", 4096));
+            var (host, metrics) = await LaneEligibilityTests.StartAsync(root, engine, enabled, pipeline);
+            var connection = await WireClient.ConnectAsync(host.Port, resetIsEnd: true);
+            return new Served(root, file, host, metrics, connection);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Connection.DisposeAsync();
+            Metrics.Dispose();
+            await Host.DisposeAsync();
+            Root.Dispose();
+        }
+    }
+
     private static async Task<byte[]> GetAsync(WireClient connection, string target)
     {
         await connection.SendAsync(Wire.Get(target));
@@ -47,21 +81,17 @@ public sealed class LaneEligibilityTests
     [MemberData(nameof(Engines.All), MemberType = typeof(Engines))]
     public async Task A_file_served_through_the_pipeline_is_then_answered_by_the_lane(ZeroCopyTransportEngine engine)
     {
-        using var root = new TempDirectory();
-        var bytes = File.ReadAllBytes(root.WriteRandom("wwwroot/a.bin", 4096));
-        var (host, metrics) = await StartAsync(root, engine, enabled: true, app => app.UseZeroCopyStaticFiles());
-        await using var _ = host;
-        using var __ = metrics;
-        await using var connection = await WireClient.ConnectAsync(host.Port, resetIsEnd: true);
+        await using var served = await Served.StartAsync(engine, enabled: true, app => app.UseZeroCopyStaticFiles());
 
-        // 1: admitted (a miss); 2: a hit through the middleware, which approves it; 3..10: the lane.
+        // 1: Kestrel (a connection's first request, and a miss that admits the file); 2: a hit
+        // through the middleware, which approves it; 3..10: the lane.
         for (var i = 0; i < 10; i++)
         {
-            Assert.Equal(bytes, await GetAsync(connection, "/a.bin"));
+            Assert.Equal(served.File, await GetAsync(served.Connection, "/a.bin"));
         }
 
-        Assert.Equal(8, metrics.Responses(ShortCircuit));
-        Assert.Equal(8L * 4096, metrics.Bytes(ShortCircuit));
+        Assert.Equal(8, served.Metrics.Responses(ShortCircuit));
+        Assert.Equal(8L * 4096, served.Metrics.Bytes(ShortCircuit));
     }
 
     [Theory]
@@ -95,34 +125,25 @@ public sealed class LaneEligibilityTests
     [MemberData(nameof(Engines.All), MemberType = typeof(Engines))]
     public async Task The_lane_is_off_unless_enabled(ZeroCopyTransportEngine engine)
     {
-        using var root = new TempDirectory();
-        var bytes = File.ReadAllBytes(root.WriteRandom("wwwroot/a.bin", 4096));
-        var (host, metrics) = await StartAsync(root, engine, enabled: false, app => app.UseZeroCopyStaticFiles());
-        await using var _ = host;
-        using var __ = metrics;
-        await using var connection = await WireClient.ConnectAsync(host.Port, resetIsEnd: true);
+        await using var served = await Served.StartAsync(engine, enabled: false, app => app.UseZeroCopyStaticFiles());
         for (var i = 0; i < 10; i++)
         {
-            Assert.Equal(bytes, await GetAsync(connection, "/a.bin"));
+            Assert.Equal(served.File, await GetAsync(served.Connection, "/a.bin"));
         }
 
-        Assert.Equal(0, metrics.Responses(ShortCircuit));
-        Assert.True(metrics.Responses("hot-cache") >= 9, metrics.Dump());
+        Assert.Equal(0, served.Metrics.Responses(ShortCircuit));
+        Assert.True(served.Metrics.Responses("hot-cache") >= 9, served.Metrics.Dump());
     }
 
     [Theory]
     [MemberData(nameof(Engines.All), MemberType = typeof(Engines))]
     public async Task A_middleware_with_a_prepare_callback_is_never_short_circuited(ZeroCopyTransportEngine engine)
     {
-        using var root = new TempDirectory();
-        root.WriteRandom("wwwroot/a.bin", 4096);
-        var (host, metrics) = await StartAsync(root, engine, enabled: true, app => app.UseZeroCopyStaticFiles(new StaticFileOptions
+        await using var served = await Served.StartAsync(engine, enabled: true, app => app.UseZeroCopyStaticFiles(new StaticFileOptions
         {
             OnPrepareResponse = context => context.Context.Response.Headers["X-Prepared"] = "yes",
         }));
-        await using var _ = host;
-        using var __ = metrics;
-        await using var connection = await WireClient.ConnectAsync(host.Port, resetIsEnd: true);
+        var (bytes, metrics, connection) = (served.File, served.Metrics, served.Connection);
         for (var i = 0; i < 10; i++)
         {
             await connection.SendAsync(Wire.Get("/a.bin"));
@@ -137,9 +158,7 @@ public sealed class LaneEligibilityTests
     [MemberData(nameof(Engines.All), MemberType = typeof(Engines))]
     public async Task Files_of_a_Map_branch_are_not_answered_at_paths_outside_the_branch(ZeroCopyTransportEngine engine)
     {
-        using var root = new TempDirectory();
-        var bytes = File.ReadAllBytes(root.WriteRandom("wwwroot/a.bin", 4096));
-        var (host, metrics) = await StartAsync(root, engine, enabled: true, app =>
+        await using var served = await Served.StartAsync(engine, enabled: true, app =>
         {
             app.Map("/branch", branch => branch.UseZeroCopyStaticFiles());
             app.Run(context =>
@@ -148,9 +167,7 @@ public sealed class LaneEligibilityTests
                 return Task.CompletedTask;
             });
         });
-        await using var _ = host;
-        using var __ = metrics;
-        await using var connection = await WireClient.ConnectAsync(host.Port, resetIsEnd: true);
+        var (bytes, metrics, connection) = (served.File, served.Metrics, served.Connection);
         for (var i = 0; i < 10; i++)
         {
             // Cached and hit through the branch (PathBase "/branch")...
@@ -171,17 +188,13 @@ public sealed class LaneEligibilityTests
     [MemberData(nameof(Engines.All), MemberType = typeof(Engines))]
     public async Task An_endpoint_with_the_path_of_a_file_keeps_answering(ZeroCopyTransportEngine engine)
     {
-        using var root = new TempDirectory();
-        root.WriteRandom("wwwroot/a.bin", 4096);
-        var (host, metrics) = await StartAsync(root, engine, enabled: true, app =>
+        await using var served = await Served.StartAsync(engine, enabled: true, app =>
         {
             app.UseRouting();
             app.UseZeroCopyStaticFiles();
             app.MapGet("/a.bin", () => "endpoint");
         });
-        await using var _ = host;
-        using var __ = metrics;
-        await using var connection = await WireClient.ConnectAsync(host.Port, resetIsEnd: true);
+        var (bytes, metrics, connection) = (served.File, served.Metrics, served.Connection);
         for (var i = 0; i < 10; i++)
         {
             await connection.SendAsync(Wire.Get("/a.bin"));

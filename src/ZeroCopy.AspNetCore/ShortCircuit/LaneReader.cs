@@ -213,18 +213,7 @@ internal sealed class LaneReader : PipeReader
             var position = buffer.Start;
             while (true)
             {
-                Step step;
-                try
-                {
-                    step = Run(buffer.Slice(position));
-                }
-                catch (Exception ex)
-                {
-                    // Nothing half-written: a response is written whole or not at all (only a
-                    // completed output, the connection ending, throws from a write).
-                    LaneLog.Failed(_lane.Logger, ConnectionId, ex);
-                    step = new Step(position, Next.PassThrough, default, 0);
-                }
+                var step = Run(buffer.Slice(position));
 
                 position = step.Answered;
                 if (step.Count > 0)
@@ -377,12 +366,14 @@ internal sealed class LaneReader : PipeReader
             }
 
             Volatile.Write(ref _headSince, 0);
+            var failed = false;
+            var answered = request.Verdict == LaneVerdict.Candidate && _kestrelAnswered && TryAnswer(ref request, out failed);
             switch (request.Verdict)
             {
                 // Kestrel always gets a connection's first request: some of its behaviour depends
                 // on it (an HTTP/2 preface is answered one way as the first bytes of a connection,
                 // another after a request), and it must not differ because the lane answered first.
-                case LaneVerdict.Candidate when _kestrelAnswered && _lane.TryAnswer(ref request, _output):
+                case LaneVerdict.Candidate when answered:
                     consumed = rest.GetPosition(request.Length);
                     count++;
                     if (_output.CanGetUnflushedBytes && _output.UnflushedBytes - before >= FlushEvery)
@@ -391,12 +382,35 @@ internal sealed class LaneReader : PipeReader
                     }
 
                     continue;
+                case LaneVerdict.Candidate when failed:
+                    // Kestrel gets this request and the rest; the answers before it stand.
+                    return new Step(consumed, Next.PassThrough, default, count);
                 case LaneVerdict.Candidate or LaneVerdict.Forward:
                     return new Step(consumed, Next.Forward, rest.GetPosition(request.Length), count);
                 default:
                     LaneLog.PassThrough(_lane.Logger, ConnectionId, "a head the lane does not read");
                     return new Step(consumed, Next.PassThrough, default, count);
             }
+        }
+    }
+
+    /// <summary>
+    /// The lane's answer to a candidate; <paramref name="failed"/> when it threw (logged). Nothing
+    /// is half-written: a response is written whole or not at all (a write throws only when the
+    /// output is completed, the connection ending, and then nothing is sent anyway).
+    /// </summary>
+    private bool TryAnswer(ref LaneRequest request, out bool failed)
+    {
+        failed = false;
+        try
+        {
+            return _lane.TryAnswer(ref request, _output);
+        }
+        catch (Exception ex)
+        {
+            LaneLog.Failed(_lane.Logger, ConnectionId, ex);
+            failed = true;
+            return false;
         }
     }
 

@@ -163,8 +163,7 @@ internal sealed class LaneReader : PipeReader
                     // request with a 400 and goes on reading): never answer on this connection.
                     LaneLog.PassThrough(_lane.Logger, ConnectionId, "Kestrel's first answer was not an HTTP/1.1 keep-alive response");
                     _passThrough = true;
-                    var passed = _inner.ReadAsync(cancellationToken);
-                    return !_handOff || passed.IsCompleted ? await passed : await HandOffAsync(passed);
+                    return await ReadAsync(cancellationToken);
                 }
 
                 _kestrelAnswered = true;
@@ -311,9 +310,17 @@ internal sealed class LaneReader : PipeReader
     /// shutting down, or a connection Kestrel itself was the last to use.
     /// </summary>
     private bool IgnoresKestrelStop()
-        => _answeredAny && Volatile.Read(ref _closeRequested) == 0 && !_lane.Stopping
-            && _settings.KeepAlive is { } keepAlive
-            && Environment.TickCount64 - Volatile.Read(ref _lastActivity) < (long)keepAlive.TotalMilliseconds;
+        => IdlePastKeepAlive(Environment.TickCount64) == false && Volatile.Read(ref _closeRequested) == 0 && !_lane.Stopping;
+
+    /// <summary>
+    /// Whether the connection has done nothing (no lane answer, no request through Kestrel) for
+    /// Kestrel's KeepAliveTimeout; null when the lane has answered nothing here or the timeout is
+    /// infinite (Kestrel's own timer is then the only one).
+    /// </summary>
+    private bool? IdlePastKeepAlive(long now)
+        => _answeredAny && _settings.KeepAlive is { } keepAlive
+            ? now - Volatile.Read(ref _lastActivity) >= (long)keepAlive.TotalMilliseconds
+            : null;
 
     /// <summary>Returns <paramref name="result"/> to Kestrel, on the thread pool when this runs on the transport's thread.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
@@ -332,7 +339,7 @@ internal sealed class LaneReader : PipeReader
     {
         var consumed = buffer.Start;
         var count = 0;
-        var before = _output.CanGetUnflushedBytes ? _output.UnflushedBytes : 0;
+        var before = _output.UnflushedBytes;
         while (true)
         {
             var rest = buffer.Slice(consumed);
@@ -376,7 +383,7 @@ internal sealed class LaneReader : PipeReader
                 case LaneVerdict.Candidate when answered:
                     consumed = rest.GetPosition(request.Length);
                     count++;
-                    if (_output.CanGetUnflushedBytes && _output.UnflushedBytes - before >= FlushEvery)
+                    if (_output.UnflushedBytes - before >= FlushEvery)
                     {
                         return new Step(consumed, Next.More, default, count);
                     }
@@ -460,9 +467,7 @@ internal sealed class LaneReader : PipeReader
             return;
         }
 
-        if (!_answeredAny || _settings.KeepAlive is not { } keepAlive
-            || now - Volatile.Read(ref _lastActivity) < (long)keepAlive.TotalMilliseconds
-            || Interlocked.Exchange(ref _closeRequested, 1) != 0)
+        if (IdlePastKeepAlive(now) != true || Interlocked.Exchange(ref _closeRequested, 1) != 0)
         {
             return;
         }

@@ -88,7 +88,7 @@ internal sealed class ShortCircuitLane : IConnectionLane
         }
     }
 
-    public PipeReader? Attach(PipeReader input, RegionPipeWriter output, IFeatureCollection features, bool handOff)
+    public PipeReader Attach(PipeReader input, RegionPipeWriter output, IFeatureCollection features, bool handOff)
         => new LaneReader(this, input, output, features, handOff);
 
     /// <summary>

@@ -104,7 +104,8 @@ internal sealed class ZeroCopyStaticFileMiddleware
             // them). A file without precompressed siblings is the answer whatever the client
             // accepts, unless it refuses identity; the entry knows its siblings.
             var request = new FileRequest(context, site, subPath.Value!);
-            if (site.ShortCircuit && !context.Request.PathBase.HasValue)
+            // Written once: every hit writing it would contend on the entry's cache line.
+            if (site.ShortCircuit && !entry.ServedByPipeline && !context.Request.PathBase.HasValue)
             {
                 entry.ServedByPipeline = true;
             }

@@ -13,9 +13,9 @@ internal interface IConnectionLane
     bool IsActive { get; }
 
     /// <summary>
-    /// The reader Kestrel reads the connection's input from, wrapping <paramref name="input"/>; or
-    /// null to leave the connection alone. <paramref name="output"/> is the connection's output
-    /// writer, which the lane writes only while Kestrel waits for its next request.
+    /// The reader Kestrel reads the connection's input from, wrapping <paramref name="input"/>
+    /// (called only while <see cref="IsActive"/>). <paramref name="output"/> is the connection's
+    /// output writer, which the lane writes only while Kestrel waits for its next request.
     /// </summary>
     /// <param name="input">The input pipe's reader. Its continuations run inline on the transport's thread when <paramref name="handOff"/> is true.</param>
     /// <param name="output">The connection's output writer.</param>
@@ -25,5 +25,5 @@ internal interface IConnectionLane
     /// UnsafePreferInlineScheduling mode): the lane then hands every read result Kestrel gets to the
     /// thread pool, as the input pipe's scheduler would have.
     /// </param>
-    PipeReader? Attach(PipeReader input, RegionPipeWriter output, IFeatureCollection features, bool handOff);
+    PipeReader Attach(PipeReader input, RegionPipeWriter output, IFeatureCollection features, bool handOff);
 }
